@@ -1,0 +1,84 @@
+import { HttpServerResponse } from "@effect/platform"
+import { Cause, Effect } from "effect"
+import type { CheckoutError, FieldIssue, OrderNotFound } from "../domain/Errors.js"
+import { currentCorrelationId } from "../services/Correlation.js"
+
+/** An error body as the API sends it. */
+export interface ErrorBody {
+  readonly error: string
+  readonly message: string
+  readonly details?: unknown
+  readonly correlationId: string
+}
+
+const respond = (status: number, body: Omit<ErrorBody, "correlationId">, headers: Record<string, string> = {}) =>
+  Effect.map(currentCorrelationId, (correlationId) =>
+    HttpServerResponse.unsafeJson({ ...body, correlationId } satisfies ErrorBody, { status, headers })
+  )
+
+/** A 400 `validation_error` naming each bad field. */
+export const validationResponse = (message: string, details: ReadonlyArray<FieldIssue>, status = 400) =>
+  respond(status, { error: "validation_error", message, details })
+
+/**
+ * The response for a domain error: its code and status from the taxonomy (ARCHITECTURE.md),
+ * `Retry-After` (seconds) where the client should retry later, `Idempotent-Replayed` on a replay.
+ */
+export const errorResponse = (e: CheckoutError | OrderNotFound): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
+  switch (e._tag) {
+    case "ValidationError":
+      return validationResponse(e.message, e.details)
+    case "PaymentFailed":
+      return respond(
+        400,
+        { error: "payment_failed", message: `Payment was declined: ${e.reason}`, details: { orderId: e.orderId } },
+        e.replayed ? { "idempotent-replayed": "true" } : {}
+      )
+    case "OrderNotFound":
+      return respond(404, { error: "order_not_found", message: `No order has the id ${JSON.stringify(e.orderId)}` })
+    case "InsufficientStock":
+      return respond(409, {
+        error: "insufficient_stock",
+        message: "Not enough stock on hand for some lines",
+        details: e.details
+      })
+    case "UnknownBook":
+      return respond(422, {
+        error: "unknown_book",
+        message: `The inventory has no record of: ${e.bookIds.join(", ")}`,
+        details: { bookIds: e.bookIds }
+      })
+    case "IdempotencyConflict":
+      return respond(409, {
+        error: "idempotency_conflict",
+        message: "This Idempotency-Key was already used with a different request"
+      })
+    case "IdempotencyInProgress":
+      return respond(
+        409,
+        { error: "idempotency_in_progress", message: "A request with this Idempotency-Key is still being processed" },
+        { "retry-after": String(e.retryAfterSeconds) }
+      )
+    case "UpstreamUnavailable":
+      return e.retryAfterSeconds === undefined
+        ? respond(502, { error: "upstream_unavailable", message: `The inventory service failed: ${e.reason}` })
+        : respond(
+            503,
+            { error: "upstream_unavailable", message: `The inventory service is unavailable: ${e.reason}` },
+            { "retry-after": String(e.retryAfterSeconds) }
+          )
+    case "UpstreamTimeout":
+      return respond(504, { error: "upstream_timeout", message: `The inventory service timed out: ${e.reason}` })
+  }
+}
+
+/** 500 `internal_error` for a defect; the cause is logged, never sent. */
+export const internalErrorResponse = (cause: Cause.Cause<unknown>) =>
+  Effect.zipRight(
+    Effect.logError("request failed with a defect", cause),
+    respond(500, { error: "internal_error", message: "An internal error occurred" })
+  )
+
+/** 404 for a path no route serves. */
+export const routeNotFoundResponse = (method: string, url: string) =>
+  respond(404, { error: "not_found", message: `No route for ${method} ${url}` })

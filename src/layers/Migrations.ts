@@ -1,0 +1,77 @@
+import { Migrator, SqlClient } from "@effect/sql"
+import { Effect } from "effect"
+
+/**
+ * The schema, one Effect per migration, kept in the bundle (`Migrator.fromRecord`). Written to
+ * run on SQLite and Postgres alike: money as integer cents, timestamps as ISO-8601 UTC text
+ * (`2026-11-29T12:00:00.000Z`, which sorts as time does), payloads as JSON text (`jsonb` on
+ * Postgres).
+ */
+const migrations = {
+  "0001_orders": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const json = sql.onDialectOrElse({ pg: () => sql.literal("JSONB"), orElse: () => sql.literal("TEXT") })
+    yield* sql`
+      CREATE TABLE orders (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        idempotency_key TEXT,
+        status TEXT NOT NULL CHECK (status IN ('PENDING', 'CONFIRMED', 'CANCELLED', 'PAYMENT_FAILED')),
+        total_cents BIGINT NOT NULL,
+        currency TEXT NOT NULL DEFAULT 'USD',
+        payment_state TEXT NOT NULL DEFAULT 'none' CHECK (payment_state IN ('none', 'succeeded', 'declined')),
+        payment_reference TEXT,
+        failure_reason TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      )`
+    yield* sql`CREATE INDEX orders_status_updated ON orders (status, updated_at)`
+    yield* sql`
+      CREATE TABLE order_items (
+        order_id TEXT NOT NULL REFERENCES orders (id),
+        line_no INTEGER NOT NULL,
+        book_id TEXT NOT NULL,
+        qty INTEGER NOT NULL CHECK (qty > 0),
+        unit_price_cents BIGINT NOT NULL CHECK (unit_price_cents >= 0),
+        line_total_cents BIGINT NOT NULL,
+        stock_state TEXT NOT NULL DEFAULT 'pending'
+          CHECK (stock_state IN ('pending', 'taken', 'unknown', 'returned', 'return_failed')),
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (order_id, line_no)
+      )`
+    yield* sql`
+      CREATE TABLE idempotency_keys (
+        user_id TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        order_id TEXT,
+        state TEXT NOT NULL CHECK (state IN ('in_progress', 'completed')),
+        response_status INTEGER,
+        response_body ${json},
+        created_at TEXT NOT NULL,
+        locked_at TEXT,
+        expires_at TEXT NOT NULL,
+        PRIMARY KEY (user_id, idempotency_key)
+      )`
+    yield* sql`CREATE INDEX idempotency_keys_expires ON idempotency_keys (expires_at)`
+    yield* sql`
+      CREATE TABLE outbox_events (
+        id TEXT PRIMARY KEY,
+        aggregate_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        payload ${json} NOT NULL,
+        created_at TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        processed_at TEXT,
+        last_error TEXT
+      )`
+    yield* sql`CREATE INDEX outbox_events_due ON outbox_events (processed_at, next_attempt_at)`
+  })
+}
+
+/**
+ * Applies every migration not yet applied (recorded in `effect_sql_migrations`) and returns the
+ * ones it applied as `[id, name]`. Fails with `MigrationError` or `SqlError`.
+ */
+export const migrate = Migrator.make({})({ loader: Migrator.fromRecord(migrations) })

@@ -1,0 +1,372 @@
+import {
+  Clock,
+  Config,
+  Context,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  FiberSet,
+  Layer,
+  Option,
+  Schedule,
+  Schema
+} from "effect"
+import { randomUUID } from "node:crypto"
+import {
+  type CheckoutError,
+  IdempotencyConflict,
+  IdempotencyInProgress,
+  InsufficientStock,
+  OrderNotFound,
+  PaymentFailed,
+  type StockShortfall,
+  UnknownBook,
+  UpstreamTimeout,
+  UpstreamUnavailable
+} from "../domain/Errors.js"
+import { fingerprint } from "../domain/Fingerprint.js"
+import { OrderId } from "../domain/Ids.js"
+import { centsToNumber, Currency } from "../domain/Money.js"
+import {
+  type CreateOrderRequest,
+  Order,
+  type OrderItem,
+  priceLines,
+  type StockState
+} from "../domain/Order.js"
+import { IdempotencyStore, type KeyScope } from "./IdempotencyStore.js"
+import {
+  type AdjustError,
+  InventoryClient,
+  type InventoryBookNotFound,
+  type ReadError
+} from "./InventoryClient.js"
+import { OrderRepo } from "./OrderRepo.js"
+import type { OutboxEvent } from "./Outbox.js"
+import { PaymentGateway } from "./PaymentGateway.js"
+
+/** What `placeOrder` answers: the order, and whether it is a replay of an earlier request's. */
+export interface PlacedOrder {
+  readonly order: Order
+  /** True when the idempotency key had already completed and this is its stored response. */
+  readonly replayed: boolean
+}
+
+/** A decision about money that a key replays (what `IdempotencyStore.complete` stores). */
+const StoredOutcome = Schema.Union(
+  Schema.Struct({ outcome: Schema.Literal("confirmed"), order: Order }),
+  Schema.Struct({ outcome: Schema.Literal("payment_failed"), orderId: Schema.String, reason: Schema.String })
+)
+type StoredOutcome = typeof StoredOutcome.Type
+
+/**
+ * The order saga (ARCHITECTURE.md, "The saga", steps 2-9), written against service tags only.
+ */
+export interface CheckoutService {
+  /**
+   * Places an order exactly once per idempotency key (scoped to `request.userId`; `key` is
+   * `None` when the client sent none, which is then not deduplicated). Runs detached from the
+   * caller: interrupting the caller (a client that hung up) does not stop the saga.
+   * Succeeds with the CONFIRMED order (or the replay of a key's stored one). Fails with a
+   * `CheckoutError`: `PaymentFailed`, `InsufficientStock`, `UnknownBook`, `IdempotencyConflict`,
+   * `IdempotencyInProgress`, `UpstreamUnavailable` or `UpstreamTimeout`.
+   */
+  readonly placeOrder: (
+    request: CreateOrderRequest,
+    key: Option.Option<string>
+  ) => Effect.Effect<PlacedOrder, CheckoutError>
+  /** The order with this id; `OrderNotFound` when there is none (a non-UUID id included). */
+  readonly getOrder: (orderId: string) => Effect.Effect<Order, OrderNotFound>
+  /** Waits until no saga is running (used by graceful shutdown and tests). */
+  readonly awaitIdle: Effect.Effect<void>
+}
+
+/** The checkout saga. */
+export class Checkout extends Context.Tag("bookverse/Checkout")<Checkout, CheckoutService>() {}
+
+/** Tuning of the saga that is not the inventory's policy. */
+export interface CheckoutOptions {
+  /** How long shutdown waits for sagas in flight (`SHUTDOWN_GRACE_SECONDS`, default 10). */
+  readonly shutdownGrace: Duration.Duration
+}
+
+/** `SHUTDOWN_GRACE_SECONDS` (10). */
+export const CheckoutConfig: Config.Config<CheckoutOptions> = Config.all({
+  shutdownGrace: Config.number("SHUTDOWN_GRACE_SECONDS").pipe(
+    Config.withDefault(10),
+    Config.validate({ message: "must be a number of seconds >= 0", validation: (n) => n >= 0 }),
+    Config.map((s) => Duration.millis(Math.round(s * 1000)))
+  )
+})
+
+const decodeOrderId = Schema.decodeUnknownOption(OrderId)
+const decodeStored = Schema.decodeUnknownOption(StoredOutcome)
+const encodeStored = Schema.encodeSync(StoredOutcome)
+
+/** The `data` of an `order.created` event: what the rest of the platform learns of a new order. */
+export const orderCreatedData = (order: Order, userId: string) => ({
+  orderId: order.orderId,
+  userId,
+  total: centsToNumber(order.total),
+  currency: order.currency,
+  items: order.items.map((item) => ({
+    bookId: item.bookId,
+    qty: item.qty,
+    unitPrice: centsToNumber(item.unitPrice),
+    lineTotal: centsToNumber(item.lineTotal)
+  })),
+  createdAt: order.createdAt.toISOString()
+})
+
+const upstreamError = (e: ReadError | AdjustError): UpstreamUnavailable | UpstreamTimeout => {
+  switch (e._tag) {
+    case "InventoryTimeout":
+      return new UpstreamTimeout({ reason: e.reason })
+    case "InventoryUnavailable":
+    case "AdjustOutcomeUnknown":
+      return new UpstreamUnavailable({ reason: e.reason })
+    case "InventoryRejected":
+      return new UpstreamUnavailable({ reason: `inventory rejected the request (${e.status}): ${e.detail}` })
+    default:
+      return new UpstreamUnavailable({ reason: e._tag })
+  }
+}
+
+/** Why a take or payment failed, before the order's final state is decided. */
+type SagaFailure = CheckoutError
+
+/**
+ * Builds the saga on the services in context. Sagas run in a `FiberSet` owned by the layer's
+ * scope; closing the scope first waits up to `shutdownGrace` for them, then interrupts the rest
+ * (an interrupted saga gives back what it took).
+ */
+export const makeCheckout = (options: CheckoutOptions) =>
+  Effect.gen(function* () {
+    const inventory = yield* InventoryClient
+    const payments = yield* PaymentGateway
+    const orders = yield* OrderRepo
+    const keys = yield* IdempotencyStore
+
+    const sagas = yield* FiberSet.make<PlacedOrder, CheckoutError>()
+    yield* Effect.addFinalizer(() =>
+      FiberSet.size(sagas).pipe(
+        Effect.flatMap((n) =>
+          n === 0
+            ? Effect.void
+            : Effect.logInfo("waiting for sagas in flight").pipe(
+                Effect.annotateLogs("sagas", n),
+                Effect.zipRight(FiberSet.awaitEmpty(sagas).pipe(Effect.timeout(options.shutdownGrace), Effect.ignore))
+              )
+        )
+      )
+    )
+    const now = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms))
+
+    /** Step 4: stock on hand for every line, concurrently (the client's bulkhead bounds it). */
+    const precheck = (items: ReadonlyArray<OrderItem>) =>
+      Effect.gen(function* () {
+        const results = yield* Effect.forEach(items, (item) => Effect.either(inventory.getStock(item.bookId)), {
+          concurrency: "unbounded"
+        })
+        const unknown: Array<string> = []
+        const short: Array<StockShortfall> = []
+        for (const [i, result] of results.entries()) {
+          const item = items[i]!
+          if (result._tag === "Left") {
+            const e: InventoryBookNotFound | ReadError = result.left
+            if (e._tag === "InventoryBookNotFound") unknown.push(item.bookId)
+            else return yield* Effect.fail(upstreamError(e))
+          } else if (result.right.available < item.qty) {
+            short.push({ bookId: item.bookId, available: result.right.available, requested: item.qty })
+          }
+        }
+        if (unknown.length > 0) return yield* Effect.fail(new UnknownBook({ bookIds: unknown }))
+        if (short.length > 0) return yield* Effect.fail(new InsufficientStock({ details: short }))
+      }).pipe(Effect.withSpan("Checkout.precheck"))
+
+    /** The saga proper, once the key (if any) is ours. */
+    const run = (request: CreateOrderRequest, scope: KeyScope | undefined) =>
+      Effect.gen(function* () {
+        const releaseKey = scope === undefined ? Effect.void : keys.release(scope)
+        const { items, total } = priceLines(request.items)
+
+        yield* precheck(items).pipe(Effect.tapError(() => releaseKey))
+
+        // Step 5: the order, PENDING, with every line's stock state `pending`.
+        const orderId = OrderId.make(randomUUID())
+        const createdAt = yield* now
+        yield* orders.insertPending({
+          orderId,
+          userId: request.userId,
+          idempotencyKey: scope?.key ?? null,
+          items,
+          total,
+          createdAt
+        })
+        if (scope !== undefined) yield* keys.attachOrder(scope, orderId)
+        yield* Effect.annotateLogsScoped({ orderId })
+
+        // The journal: each line's stock state is written before the next step starts.
+        const states: Array<StockState> = items.map(() => "pending")
+        const journal = (lineNo: number, state: StockState) =>
+          Effect.zipRight(Effect.sync(() => void (states[lineNo] = state)), orders.setLineState(orderId, lineNo, state))
+
+        // Step 6: take stock, line by line; each take is tied to its give-back.
+        const take = (item: OrderItem, lineNo: number) =>
+          inventory.adjust(item.bookId, -item.qty, `order:${orderId}:${lineNo}`).pipe(
+            Effect.zipLeft(journal(lineNo, "taken")),
+            Effect.catchAll((e): Effect.Effect<never, SagaFailure> => {
+              switch (e._tag) {
+                case "InsufficientOnHand":
+                  // a lost race: someone took the last copies after the pre-check
+                  return inventory.getStock(item.bookId).pipe(
+                    Effect.map((s) => s.available),
+                    Effect.orElseSucceed(() => 0),
+                    Effect.flatMap((available) =>
+                      Effect.fail(
+                        new InsufficientStock({ details: [{ bookId: item.bookId, available, requested: item.qty }] })
+                      )
+                    )
+                  )
+                case "InventoryBookNotFound":
+                  return Effect.fail(new UnknownBook({ bookIds: [item.bookId] }))
+                case "AdjustOutcomeUnknown":
+                  return Effect.zipRight(journal(lineNo, "unknown"), Effect.fail(upstreamError(e)))
+                default:
+                  return Effect.fail(upstreamError(e))
+              }
+            }),
+            Effect.withSpan("Checkout.takeStock", { attributes: { lineNo } })
+          )
+
+        const giveBack = (item: OrderItem, lineNo: number) =>
+          inventory.adjust(item.bookId, item.qty, `compensate:${orderId}:${lineNo}`).pipe(
+            Effect.zipRight(journal(lineNo, "returned")),
+            Effect.catchAll((e) =>
+              Effect.zipRight(
+                journal(lineNo, "return_failed"),
+                Effect.logError("compensation failed; left for recovery").pipe(
+                  Effect.annotateLogs({ bookId: item.bookId, lineNo, error: e._tag })
+                )
+              )
+            ),
+            Effect.withSpan("Checkout.returnStock", { attributes: { lineNo } })
+          )
+
+        let declined: string | undefined
+        const takeAndCharge = Effect.scoped(
+          Effect.gen(function* () {
+            for (const [lineNo, item] of items.entries()) {
+              yield* Effect.acquireRelease(take(item, lineNo), (_, exit) =>
+                Exit.isFailure(exit) ? giveBack(item, lineNo) : Effect.void
+              )
+            }
+            // Step 7: payment; a decline fails the scope, which gives back every taken line.
+            const receipt = yield* payments.charge({ orderId, amount: total }).pipe(
+              Effect.catchTag("PaymentDeclined", (e) =>
+                Effect.zipRight(
+                  Effect.zipRight(
+                    Effect.sync(() => void (declined = e.reason)),
+                    orders.setPayment(orderId, "declined", null)
+                  ),
+                  Effect.fail(new PaymentFailed({ orderId, reason: e.reason }))
+                )
+              )
+            )
+            yield* orders.setPayment(orderId, "succeeded", receipt.reference)
+          })
+        )
+
+        const exit = yield* Effect.exit(takeAndCharge)
+        if (Exit.isFailure(exit)) {
+          const held = states.some((s) => s === "unknown" || s === "return_failed")
+          if (held) {
+            // Stock may still be held: the order stays PENDING and the key in flight until recovery settles it.
+            yield* Effect.logError("saga failed with stock possibly held; order left PENDING").pipe(
+              Effect.annotateLogs({ lineStates: states })
+            )
+            return yield* Effect.failCause(exit.cause)
+          }
+          const at = yield* now
+          if (declined !== undefined) {
+            yield* orders.finish(orderId, "PAYMENT_FAILED", declined, at)
+            if (scope !== undefined) {
+              const stored: StoredOutcome = { outcome: "payment_failed", orderId, reason: declined }
+              yield* keys.complete(scope, 400, encodeStored(stored), at)
+            }
+          } else {
+            yield* orders.finish(orderId, "CANCELLED", "stock not taken", at)
+            yield* releaseKey
+          }
+          return yield* Effect.failCause(exit.cause)
+        }
+
+        // Step 8: once paid, nothing gives stock back; a confirm that fails is retried.
+        const confirmedAt = yield* now
+        const order = Order.make({ orderId, status: "CONFIRMED", total, currency: Currency, items, createdAt })
+        const event: OutboxEvent = {
+          type: "order.created",
+          aggregateId: orderId,
+          payload: orderCreatedData(order, request.userId)
+        }
+        yield* orders.confirm(orderId, event, confirmedAt).pipe(
+          Effect.sandbox,
+          Effect.retry(Schedule.exponential(Duration.millis(50)).pipe(Schedule.intersect(Schedule.recurs(5)))),
+          Effect.unsandbox
+        )
+        // Step 9: the response the key replays.
+        if (scope !== undefined) {
+          const stored: StoredOutcome = { outcome: "confirmed", order }
+          yield* keys.complete(scope, 201, encodeStored(stored), confirmedAt)
+        }
+        yield* Effect.logInfo("order confirmed")
+        return { order, replayed: false } satisfies PlacedOrder
+      }).pipe(Effect.scoped, Effect.withSpan("Checkout.saga"))
+
+    /** Step 3: claim the key, or answer what it remembers. */
+    const claimAndRun = (request: CreateOrderRequest, key: Option.Option<string>) =>
+      Effect.gen(function* () {
+        if (Option.isNone(key)) return yield* run(request, undefined)
+        const scope: KeyScope = { userId: request.userId, key: key.value, fingerprint: fingerprint(request) }
+        const claim = yield* keys.claim(scope, yield* now)
+        switch (claim._tag) {
+          case "Claimed":
+            return yield* run(request, scope)
+          case "Conflict":
+            return yield* Effect.fail(new IdempotencyConflict({ key: scope.key }))
+          case "InProgress":
+            return yield* Effect.fail(new IdempotencyInProgress({ key: scope.key, retryAfterSeconds: 1 }))
+          default: {
+            const stored = decodeStored(claim.body)
+            if (Option.isNone(stored)) return yield* Effect.die(new Error("stored idempotent response is unreadable"))
+            if (stored.value.outcome === "confirmed") return { order: stored.value.order, replayed: true }
+            return yield* Effect.fail(
+              new PaymentFailed({ orderId: stored.value.orderId, reason: stored.value.reason, replayed: true })
+            )
+          }
+        }
+      })
+
+    return Checkout.of({
+      placeOrder: (request, key) =>
+        FiberSet.run(sagas)(claimAndRun(request, key)).pipe(Effect.flatMap(Fiber.join)),
+      getOrder: (orderId) =>
+        Option.match(decodeOrderId(orderId), {
+          onNone: () => Effect.fail(new OrderNotFound({ orderId })),
+          onSome: (id) =>
+            orders.findById(id).pipe(
+              Effect.flatMap(
+                Option.match({
+                  onNone: () => Effect.fail(new OrderNotFound({ orderId })),
+                  onSome: Effect.succeed
+                })
+              )
+            )
+        }),
+      awaitIdle: FiberSet.awaitEmpty(sagas)
+    })
+  })
+
+/** The saga on the live services in context, configured by `CheckoutConfig`. */
+export const CheckoutLive = Layer.scoped(Checkout, Effect.flatMap(CheckoutConfig, makeCheckout))

@@ -1,0 +1,16 @@
+import { Effect, FiberRef } from "effect"
+
+/**
+ * The correlation id of the request being served (from `X-Request-Id`, or generated). A FiberRef
+ * so that it follows the request into forked fibers (the detached saga) and into every inventory
+ * call, which forwards it as `X-Request-Id`. Empty outside a request.
+ */
+export const CorrelationId: FiberRef.FiberRef<string> = FiberRef.unsafeMake("")
+
+/** The current correlation id, or "" outside a request. */
+export const currentCorrelationId: Effect.Effect<string> = FiberRef.get(CorrelationId)
+
+/** Runs `effect` with `id` as its correlation id, and annotates its logs with it. */
+export const withCorrelationId =
+  (id: string) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    effect.pipe(Effect.annotateLogs("correlationId", id), Effect.locally(CorrelationId, id))

@@ -1,0 +1,194 @@
+import { SqlClient, SqlSchema } from "@effect/sql"
+import { Context, Effect, Layer, Option, Schema } from "effect"
+import { BookId, OrderId, UserId } from "../domain/Ids.js"
+import { Cents, Currency } from "../domain/Money.js"
+import { Order, OrderItem, OrderStatus, PaymentState, StockState } from "../domain/Order.js"
+import { Outbox, type OutboxEvent } from "./Outbox.js"
+
+/** An order about to be stored: PENDING, with its priced lines. */
+export interface NewOrder {
+  readonly orderId: OrderId
+  readonly userId: UserId
+  readonly idempotencyKey: string | null
+  readonly items: ReadonlyArray<OrderItem>
+  readonly total: Cents
+  readonly createdAt: Date
+}
+
+/** An order with its saga journal: each line's stock state and the payment outcome. */
+export interface OrderRecord {
+  readonly order: Order
+  readonly userId: UserId
+  readonly idempotencyKey: string | null
+  readonly paymentState: PaymentState
+  readonly lineStates: ReadonlyArray<StockState>
+  readonly updatedAt: Date
+}
+
+/**
+ * Orders and their saga journal. Database failures are defects here (the repository edge);
+ * callers see only what the order is.
+ */
+export interface OrderRepoService {
+  /** Stores a PENDING order and its lines (all `pending`) in one transaction. */
+  readonly insertPending: (order: NewOrder) => Effect.Effect<void>
+  /** Journals line `lineNo`'s (0-based) stock state. */
+  readonly setLineState: (orderId: OrderId, lineNo: number, state: StockState) => Effect.Effect<void>
+  /** Journals the payment outcome (and the gateway's reference when it succeeded). */
+  readonly setPayment: (orderId: OrderId, state: PaymentState, reference: string | null) => Effect.Effect<void>
+  /**
+   * Moves a PENDING order to CANCELLED or PAYMENT_FAILED; false when it was not PENDING
+   * (the state machine allows no other transition).
+   */
+  readonly finish: (
+    orderId: OrderId,
+    status: "CANCELLED" | "PAYMENT_FAILED",
+    reason: string,
+    now: Date
+  ) => Effect.Effect<boolean>
+  /**
+   * Marks a PENDING order CONFIRMED and appends `event` to the outbox in the same transaction;
+   * false (and nothing written) when it was not PENDING.
+   */
+  readonly confirm: (orderId: OrderId, event: OutboxEvent, now: Date) => Effect.Effect<boolean>
+  /** The order as the API shows it. */
+  readonly findById: (orderId: OrderId) => Effect.Effect<Option.Option<Order>>
+  /** The order with its journal. */
+  readonly findRecord: (orderId: OrderId) => Effect.Effect<Option.Option<OrderRecord>>
+}
+
+/** Orders and the saga journal (tables `orders`, `order_items`). */
+export class OrderRepo extends Context.Tag("bookverse/OrderRepo")<OrderRepo, OrderRepoService>() {}
+
+/** Integers come back as numbers from SQLite and as strings (BIGINT) from Postgres. */
+const DbInt = Schema.Union(Schema.Int, Schema.NumberFromString.pipe(Schema.int()))
+
+const OrderRow = Schema.Struct({
+  id: OrderId,
+  user_id: UserId,
+  idempotency_key: Schema.NullOr(Schema.String),
+  status: OrderStatus,
+  total_cents: DbInt,
+  payment_state: PaymentState,
+  created_at: Schema.String,
+  updated_at: Schema.String
+})
+
+const ItemRow = Schema.Struct({
+  line_no: DbInt,
+  book_id: BookId,
+  qty: DbInt,
+  unit_price_cents: DbInt,
+  line_total_cents: DbInt,
+  stock_state: StockState
+})
+
+/** The order repository on the `SqlClient` in context; confirming writes through `Outbox`. */
+export const OrderRepoLive = Layer.effect(
+  OrderRepo,
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const outbox = yield* Outbox
+
+    const findOrderRow = SqlSchema.findOne({
+      Request: OrderId,
+      Result: OrderRow,
+      execute: (id) => sql`SELECT id, user_id, idempotency_key, status, total_cents, payment_state, created_at, updated_at FROM orders WHERE id = ${id}`
+    })
+    const findItemRows = SqlSchema.findAll({
+      Request: OrderId,
+      Result: ItemRow,
+      execute: (id) =>
+        sql`SELECT line_no, book_id, qty, unit_price_cents, line_total_cents, stock_state FROM order_items WHERE order_id = ${id} ORDER BY line_no`
+    })
+
+    const findRecord = (orderId: OrderId) =>
+      Effect.gen(function* () {
+        const row = yield* findOrderRow(orderId)
+        if (Option.isNone(row)) return Option.none<OrderRecord>()
+        const items = yield* findItemRows(orderId)
+        const o = row.value
+        const order = Order.make({
+          orderId: o.id,
+          status: o.status,
+          total: Cents.make(o.total_cents),
+          currency: Currency,
+          createdAt: new Date(o.created_at),
+          items: items.map((i) =>
+            OrderItem.make({
+              bookId: i.book_id,
+              qty: i.qty,
+              unitPrice: Cents.make(i.unit_price_cents),
+              lineTotal: Cents.make(i.line_total_cents)
+            })
+          )
+        })
+        return Option.some<OrderRecord>({
+          order,
+          userId: o.user_id,
+          idempotencyKey: o.idempotency_key,
+          paymentState: o.payment_state,
+          lineStates: items.map((i) => i.stock_state),
+          updatedAt: new Date(o.updated_at)
+        })
+      }).pipe(Effect.orDie, Effect.withSpan("OrderRepo.findRecord"))
+
+    return OrderRepo.of({
+      insertPending: (order) => {
+        const at = order.createdAt.toISOString()
+        return sql
+          .withTransaction(
+            Effect.gen(function* () {
+              yield* sql`
+                INSERT INTO orders (id, user_id, idempotency_key, status, total_cents, currency, payment_state, created_at, updated_at)
+                VALUES (${order.orderId}, ${order.userId}, ${order.idempotencyKey}, 'PENDING', ${order.total}, ${Currency}, 'none', ${at}, ${at})`
+              yield* sql`INSERT INTO order_items ${sql.insert(
+                order.items.map((item, lineNo) => ({
+                  order_id: order.orderId,
+                  line_no: lineNo,
+                  book_id: item.bookId,
+                  qty: item.qty,
+                  unit_price_cents: item.unitPrice,
+                  line_total_cents: item.lineTotal,
+                  stock_state: "pending",
+                  updated_at: at
+                }))
+              )}`
+            })
+          )
+          .pipe(Effect.orDie, Effect.withSpan("OrderRepo.insertPending"))
+      },
+
+      setLineState: (orderId, lineNo, state) =>
+        sql`UPDATE order_items SET stock_state = ${state}, updated_at = ${new Date().toISOString()}
+            WHERE order_id = ${orderId} AND line_no = ${lineNo}`.pipe(Effect.asVoid, Effect.orDie),
+
+      setPayment: (orderId, state, reference) =>
+        sql`UPDATE orders SET payment_state = ${state}, payment_reference = ${reference}, updated_at = ${new Date().toISOString()}
+            WHERE id = ${orderId}`.pipe(Effect.asVoid, Effect.orDie),
+
+      finish: (orderId, status, reason, now) =>
+        sql<{ id: string }>`UPDATE orders SET status = ${status}, failure_reason = ${reason}, updated_at = ${now.toISOString()}
+            WHERE id = ${orderId} AND status = 'PENDING' RETURNING id`.pipe(
+          Effect.map((rows) => rows.length === 1),
+          Effect.orDie
+        ),
+
+      confirm: (orderId, event, now) =>
+        sql
+          .withTransaction(
+            Effect.gen(function* () {
+              const rows = yield* sql<{ id: string }>`UPDATE orders SET status = 'CONFIRMED', updated_at = ${now.toISOString()}
+                WHERE id = ${orderId} AND status = 'PENDING' RETURNING id`
+              if (rows.length !== 1) return false
+              yield* outbox.append(event, now)
+              return true
+            })
+          )
+          .pipe(Effect.orDie, Effect.withSpan("OrderRepo.confirm")),
+
+      findById: (orderId) => Effect.map(findRecord(orderId), Option.map((r) => r.order)),
+      findRecord
+    })
+  })
+)

@@ -1,0 +1,55 @@
+import { Config, Context, Effect, Layer, Random, Schema } from "effect"
+import type { Cents } from "../domain/Money.js"
+
+/** The gateway declined the charge; nothing was charged. */
+export class PaymentDeclined extends Schema.TaggedError<PaymentDeclined>()("PaymentDeclined", {
+  reason: Schema.String
+}) {}
+
+/** A successful charge. */
+export interface PaymentReceipt {
+  /** The gateway's reference for the charge. */
+  readonly reference: string
+}
+
+/** A charge request: the order it pays for and the amount in cents (USD). */
+export interface ChargeRequest {
+  readonly orderId: string
+  readonly amount: Cents
+}
+
+/**
+ * Takes payment for an order. `charge` succeeds with a receipt or fails with `PaymentDeclined`.
+ * A real provider would be called with the order id as its idempotency key.
+ */
+export class PaymentGateway extends Context.Tag("bookverse/PaymentGateway")<
+  PaymentGateway,
+  { readonly charge: (request: ChargeRequest) => Effect.Effect<PaymentReceipt, PaymentDeclined> }
+>() {}
+
+/**
+ * A simulated gateway: approves a charge with probability `successRatio` (0.0 to 1.0) using
+ * Effect's `Random`, so tests can seed it.
+ */
+export const makeSimulatedPaymentGateway = (successRatio: number) =>
+  PaymentGateway.of({
+    charge: Effect.fn("PaymentGateway.charge")(function* (request: ChargeRequest) {
+      const roll = yield* Random.next
+      if (successRatio >= 1 || roll < successRatio) {
+        return { reference: `sim_${request.orderId}` }
+      }
+      return yield* Effect.fail(new PaymentDeclined({ reason: "card declined (simulated)" }))
+    })
+  })
+
+/** `PAYMENT_SUCCESS_RATIO`: 1.0 by default, 0.0 to 1.0; anything else stops start-up. */
+export const PaymentSuccessRatio = Config.number("PAYMENT_SUCCESS_RATIO").pipe(
+  Config.withDefault(1),
+  Config.validate({ message: "must be a number from 0.0 to 1.0", validation: (n) => n >= 0 && n <= 1 })
+)
+
+/** The simulated gateway configured by `PAYMENT_SUCCESS_RATIO`. */
+export const SimulatedPaymentGatewayLive = Layer.effect(
+  PaymentGateway,
+  Effect.map(PaymentSuccessRatio, makeSimulatedPaymentGateway)
+)

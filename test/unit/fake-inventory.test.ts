@@ -1,0 +1,526 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { NodeContext } from "@effect/platform-node"
+import { ConfigProvider, Effect } from "effect"
+import { afterEach, beforeEach, describe, expect, it } from "vitest"
+import {
+  demoCatalog,
+  fakeInventoryOptionsFromEnv,
+  type FakeInventoryOptions,
+  startFakeInventory,
+  type StartedFakeInventory
+} from "../../src/fake-inventory/index.js"
+
+// Demo catalog books used below (fixed ids, see src/fake-inventory/Catalog.ts).
+const pride = "289f3439-3a2e-49a9-b447-eb6a95922a20" // 12 copies, "16.99"
+const wuthering = "545c1bc8-ca55-4b3a-a908-ebc4cef32629" // 1 copy
+const frankenstein = "6b96d9f3-7091-4e87-8c64-347f666c9556" // 25 available of 30
+const unknownBook = "0f6f3a52-5d7e-4c55-9a0e-3c1d2b4a5e6f"
+
+const naiveTimestamp = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{6})?$/
+
+let fake: StartedFakeInventory
+const started: Array<StartedFakeInventory> = []
+
+const start = async (options: FakeInventoryOptions = {}): Promise<StartedFakeInventory> => {
+  const f = await startFakeInventory(options)
+  started.push(f)
+  return f
+}
+
+beforeEach(async () => {
+  fake = await start({ faults: true })
+})
+
+afterEach(async () => {
+  await Promise.all(started.splice(0).map((f) => f.close()))
+})
+
+const getJson = async (path: string, base = fake.url) => {
+  const res = await fetch(`${base}${path}`)
+  return { status: res.status, headers: res.headers, body: await res.json() }
+}
+
+const send = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+  const res = await fetch(`${fake.url}${path}`, {
+    method,
+    headers: { "content-type": "application/json", ...headers },
+    ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) })
+  })
+  return { status: res.status, headers: res.headers, body: await res.json() }
+}
+
+const adjust = (bookId: string, quantityChange: number, notes?: string, headers?: Record<string, string>) =>
+  send(
+    "POST",
+    `/api/v1/inventory/adjust?book_id=${bookId}`,
+    notes === undefined ? { quantity_change: quantityChange } : { quantity_change: quantityChange, notes },
+    headers
+  )
+
+const addRule = async (rule: unknown): Promise<string> => {
+  const res = await send("POST", "/__faults", rule)
+  expect(res.status).toBe(201)
+  return res.body.id
+}
+
+const stock = async (bookId: string) => (await getJson(`/api/v1/inventory/${bookId}`)).body.inventory
+const notesOf = async (bookId: string): Promise<Array<string | null>> =>
+  (await getJson(`/api/v1/transactions?book_id=${bookId}`)).body.transactions.map(
+    (t: { notes: string | null }) => t.notes
+  )
+
+const eventually = async (check: () => Promise<boolean>, timeoutMs = 2000): Promise<void> => {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error("condition not reached in time")
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+describe("fake inventory: the contract's routes", () => {
+  it("serves a book's stock in the contract's shape, price as a string, naive timestamps", async () => {
+    const { status, body } = await getJson(`/api/v1/inventory/${pride}`)
+    expect(status).toBe(200)
+    expect(body.inventory).toMatchObject({
+      book_id: pride,
+      quantity_available: 12,
+      quantity_total: 12,
+      reorder_point: 5
+    })
+    expect(body.inventory.id).toMatch(/^[0-9a-f-]{36}$/)
+    expect(body.inventory.created_at).toMatch(naiveTimestamp)
+    expect(body.inventory.updated_at).toMatch(naiveTimestamp)
+    expect(body.book).toMatchObject({
+      id: pride,
+      title: "Pride and Prejudice",
+      subtitle: null,
+      authors: ["Jane Austen"],
+      price: "16.99",
+      is_active: true
+    })
+    expect(typeof body.book.price).toBe("string")
+    expect(body.book.created_at).toMatch(naiveTimestamp)
+  })
+
+  it("accepts an upper-case id and answers with the canonical one", async () => {
+    const { status, body } = await getJson(`/api/v1/inventory/${pride.toUpperCase()}`)
+    expect(status).toBe(200)
+    expect(body.inventory.book_id).toBe(pride)
+  })
+
+  it("answers 404 with the contract's detail for a book without a record", async () => {
+    const { status, body } = await getJson(`/api/v1/inventory/${unknownBook}`)
+    expect(status).toBe(404)
+    expect(body).toEqual({ detail: "Inventory record not found" })
+  })
+
+  it("answers 422 with a list of field errors for non-UUID ids in path and query", async () => {
+    const path = await getJson("/api/v1/inventory/not-a-uuid")
+    expect(path.status).toBe(422)
+    expect(path.body.detail).toHaveLength(1)
+    expect(path.body.detail[0]).toMatchObject({ type: "uuid_parsing", loc: ["path", "book_id"], input: "not-a-uuid" })
+    expect(path.body.detail[0].msg).toMatch(/^Input should be a valid UUID/)
+
+    const adj = await adjust("12345", -1)
+    expect(adj.status).toBe(422)
+    expect(adj.body.detail[0]).toMatchObject({ type: "uuid_parsing", loc: ["query", "book_id"] })
+
+    const tx = await getJson("/api/v1/transactions?book_id=nope")
+    expect(tx.status).toBe(422)
+    expect(tx.body.detail[0]).toMatchObject({ type: "uuid_parsing", loc: ["query", "book_id"] })
+    expect(fake.store.transactionsFor()).toHaveLength(0)
+  })
+
+  it("answers 422 for a missing book_id or a bad body, applying nothing", async () => {
+    const noId = await send("POST", "/api/v1/inventory/adjust", { quantity_change: -1 })
+    expect(noId.status).toBe(422)
+    expect(noId.body.detail[0]).toMatchObject({ type: "missing", loc: ["query", "book_id"] })
+
+    const fractional = await adjust(pride, 1.5)
+    expect(fractional.status).toBe(422)
+    expect(fractional.body.detail[0]).toMatchObject({ type: "int_from_float", loc: ["body", "quantity_change"] })
+
+    const longNotes = await adjust(pride, -1, "x".repeat(501))
+    expect(longNotes.status).toBe(422)
+    expect(longNotes.body.detail[0]).toMatchObject({ type: "string_too_long", loc: ["body", "notes"] })
+
+    const badJson = await send("POST", `/api/v1/inventory/adjust?book_id=${pride}`, "{nope")
+    expect(badJson.status).toBe(422)
+    expect(badJson.body.detail[0]).toMatchObject({ type: "json_invalid" })
+
+    expect((await stock(pride)).quantity_available).toBe(12)
+  })
+
+  it("applies an adjust to both quantities and records a stock_out transaction with the note", async () => {
+    const res = await adjust(frankenstein, -2, "order:o-1:0")
+    expect(res.status).toBe(200)
+    expect(res.body).toMatchObject({
+      book_id: frankenstein,
+      transaction_type: "stock_out",
+      quantity_change: -2,
+      notes: "order:o-1:0"
+    })
+    expect(res.body.id).toMatch(/^[0-9a-f-]{36}$/)
+    expect(res.body.timestamp).toMatch(naiveTimestamp)
+
+    const after = await stock(frankenstein)
+    expect(after.quantity_available).toBe(23)
+    expect(after.quantity_total).toBe(28)
+
+    const { body } = await getJson(`/api/v1/transactions?book_id=${frankenstein}`)
+    expect(body.transactions).toEqual([res.body])
+  })
+
+  it("records stock_in for a positive change and adjustment for 0", async () => {
+    expect((await adjust(pride, 3, "compensate:o-1:0")).body.transaction_type).toBe("stock_in")
+    expect((await adjust(pride, 0)).body).toMatchObject({ transaction_type: "adjustment", quantity_change: 0, notes: null })
+    expect((await stock(pride)).quantity_available).toBe(15)
+  })
+
+  it("refuses an adjust below zero with 400, leaving stock and log unchanged", async () => {
+    const res = await adjust(wuthering, -2, "order:o-2:0")
+    expect(res.status).toBe(400)
+    expect(res.body).toEqual({ detail: "Invalid adjustment - would result in negative inventory" })
+    expect(await stock(wuthering)).toMatchObject({ quantity_available: 1, quantity_total: 1 })
+    expect(await notesOf(wuthering)).toEqual([])
+
+    expect((await adjust(wuthering, -1, "order:o-3:0")).status).toBe(200)
+    expect((await adjust(wuthering, -1, "order:o-4:0")).status).toBe(400)
+    expect((await stock(wuthering)).quantity_available).toBe(0)
+  })
+
+  it("creates a record for a positive change to an unknown book (but GET stays 404, as in the real service)", async () => {
+    expect((await adjust(unknownBook, -1)).status).toBe(400)
+    expect(fake.store.available(unknownBook)).toBeUndefined()
+    const res = await adjust(unknownBook, 4, "restock")
+    expect(res.status).toBe(200)
+    expect(res.body.transaction_type).toBe("stock_in")
+    expect(fake.store.available(unknownBook)).toBe(4)
+    expect((await getJson(`/api/v1/inventory/${unknownBook}`)).status).toBe(404)
+    expect(await notesOf(unknownBook)).toEqual(["restock"])
+  })
+
+  it("lists transactions newest first, paginated", async () => {
+    for (const note of ["a", "b", "c"]) expect((await adjust(pride, -1, note)).status).toBe(200)
+    await adjust(frankenstein, -1, "other book")
+
+    const first = await getJson(`/api/v1/transactions?book_id=${pride}&page=1&per_page=2`)
+    expect(first.status).toBe(200)
+    expect(first.body.transactions.map((t: { notes: string }) => t.notes)).toEqual(["c", "b"])
+    expect(first.body.pagination).toEqual({ total: 3, page: 1, per_page: 2, pages: 2, has_next: true, has_prev: false })
+
+    const second = await getJson(`/api/v1/transactions?book_id=${pride}&page=2&per_page=2`)
+    expect(second.body.transactions.map((t: { notes: string }) => t.notes)).toEqual(["a"])
+    expect(second.body.pagination).toEqual({ total: 3, page: 2, per_page: 2, pages: 2, has_next: false, has_prev: true })
+
+    const all = await getJson("/api/v1/transactions")
+    expect(all.body.pagination.total).toBe(4)
+    expect(all.body.transactions[0].notes).toBe("other book")
+
+    const none = await getJson(`/api/v1/transactions?book_id=${unknownBook}`)
+    expect(none.body).toEqual({
+      transactions: [],
+      pagination: { total: 0, page: 1, per_page: 20, pages: 1, has_next: false, has_prev: false }
+    })
+
+    const tooMany = await getJson(`/api/v1/transactions?book_id=${pride}&per_page=101`)
+    expect(tooMany.status).toBe(422)
+    expect(tooMany.body.detail[0]).toMatchObject({ type: "less_than_equal", loc: ["query", "per_page"] })
+  })
+
+  it("lists the inventory, paginated, in the single GET's shapes", async () => {
+    const first = await getJson("/api/v1/inventory?page=1&per_page=5")
+    expect(first.status).toBe(200)
+    expect(first.body.items).toHaveLength(5)
+    expect(first.body.pagination).toEqual({ total: 20, page: 1, per_page: 5, pages: 4, has_next: true, has_prev: false })
+    expect(first.body.items[0]).toEqual((await getJson(`/api/v1/inventory/${demoCatalog[0]?.bookId}`)).body)
+    expect(first.body.inventory).toEqual(first.body.items)
+
+    const last = await getJson("/api/v1/inventory?page=4&per_page=5")
+    expect(last.body.items).toHaveLength(5)
+    expect(last.body.pagination).toMatchObject({ page: 4, has_next: false, has_prev: true })
+
+    const ids = new Set<string>()
+    for (let page = 1; page <= 4; page++) {
+      const { body } = await getJson(`/api/v1/inventory?page=${page}&per_page=5`)
+      for (const item of body.items) ids.add(item.book.id)
+    }
+    expect(ids.size).toBe(20)
+  })
+
+  it("reports health in the contract's shape", async () => {
+    const { status, body } = await getJson("/health")
+    expect(status).toBe(200)
+    expect(body).toMatchObject({ status: "healthy", request_id: null, checks: { basic: {}, auth: {} } })
+    expect(body.timestamp).toMatch(naiveTimestamp)
+    expect(typeof body.uptime).toBe("number")
+    expect(typeof body.service).toBe("string")
+    expect(typeof body.version).toBe("string")
+  })
+
+  it("accepts any or no bearer token by default, and requires the configured one when set", async () => {
+    expect((await adjust(pride, -1, "n1", { authorization: "Bearer whatever" })).status).toBe(200)
+
+    fake = await start({ requireToken: "s3cret" })
+    const missing = await adjust(pride, -1, "n2")
+    expect(missing.status).toBe(401)
+    expect(missing.body).toEqual({ detail: "Authentication required" })
+    expect(missing.headers.get("www-authenticate")).toBe("Bearer")
+    expect((await adjust(pride, -1, "n3", { authorization: "Bearer wrong" })).status).toBe(401)
+    expect((await adjust(pride, -1, "n4", { authorization: "Bearer s3cret" })).status).toBe(200)
+    expect(await notesOf(pride)).toEqual(["n4"])
+    // reads stay open
+    expect((await getJson(`/api/v1/inventory/${pride}`)).status).toBe(200)
+  })
+
+  it("serves a given seed instead of the demo catalog", async () => {
+    fake = await start({ seed: [{ bookId: unknownBook, title: "Seeded", price: "7.50", quantity: 2, quantityTotal: 5 }] })
+    const { body } = await getJson(`/api/v1/inventory/${unknownBook}`)
+    expect(body.inventory).toMatchObject({ quantity_available: 2, quantity_total: 5 })
+    expect(body.book).toMatchObject({ title: "Seeded", price: "7.50" })
+    expect((await getJson(`/api/v1/inventory/${pride}`)).status).toBe(404)
+  })
+
+  it("answers 404 on the admin routes when faults are disabled", async () => {
+    fake = await start()
+    expect((await getJson("/__faults")).status).toBe(404)
+    expect((await getJson("/__stats")).status).toBe(404)
+    expect((await send("POST", "/__faults", { route: "*", fault: { kind: "reset" } })).status).toBe(404)
+    expect((await send("POST", "/__stock", { bookId: pride, quantity: 0 })).status).toBe(404)
+    expect(fake.faults).toBeUndefined()
+  })
+})
+
+describe("fake inventory: faults", () => {
+  it("applyThenFail 500 applies the adjust and records it, then answers 500", async () => {
+    await addRule({ route: "adjust", fault: { kind: "applyThenFail", then: "500" }, times: 1 })
+    const res = await adjust(pride, -2, "order:o-5:0")
+    expect(res.status).toBe(500)
+    expect(res.body).toEqual({ detail: "Internal server error" })
+    expect((await stock(pride)).quantity_available).toBe(10)
+    expect(await notesOf(pride)).toEqual(["order:o-5:0"])
+  })
+
+  it("applyThenFail drop applies the adjust, then drops the connection", async () => {
+    await addRule({ route: "adjust", fault: { kind: "applyThenFail", then: "drop" }, times: 1 })
+    await expect(adjust(pride, -3, "order:o-6:0")).rejects.toThrow()
+    expect((await stock(pride)).quantity_available).toBe(9)
+    expect(await notesOf(pride)).toEqual(["order:o-6:0"])
+  })
+
+  it("reset drops the connection and applies nothing", async () => {
+    await addRule({ route: "adjust", fault: { kind: "reset" }, times: 1 })
+    await expect(adjust(pride, -3, "order:o-7:0")).rejects.toThrow()
+    expect((await stock(pride)).quantity_available).toBe(12)
+    expect(await notesOf(pride)).toEqual([])
+  })
+
+  it("refuse drops the connection at once and applies nothing", async () => {
+    await addRule({ route: "adjust", fault: { kind: "refuse" }, times: 1 })
+    await expect(adjust(pride, -3, "order:o-8:0")).rejects.toThrow()
+    expect((await stock(pride)).quantity_available).toBe(12)
+    expect(await notesOf(pride)).toEqual([])
+  })
+
+  it("status answers that status with a detail body and applies nothing", async () => {
+    await addRule({ route: "adjust", fault: { kind: "status", status: 503 }, times: 1 })
+    const res = await adjust(pride, -3, "order:o-9:0")
+    expect(res.status).toBe(503)
+    expect(typeof res.body.detail).toBe("string")
+    expect((await stock(pride)).quantity_available).toBe(12)
+    expect((await adjust(pride, -3, "order:o-9:0")).status).toBe(200)
+  })
+
+  it("consumes a sequence one fault per matching request, in order, then serves normally", async () => {
+    const id = await addRule({
+      route: "getStock",
+      sequence: [{ kind: "status", status: 503 }, { kind: "none" }, { kind: "status", status: 500 }, { kind: "reset" }]
+    })
+    const statusOf = async () => (await fetch(`${fake.url}/api/v1/inventory/${pride}`)).status
+    expect(await statusOf()).toBe(503)
+    expect(await statusOf()).toBe(200)
+    // other routes do not consume it
+    expect((await getJson("/health")).status).toBe(200)
+    expect(await statusOf()).toBe(500)
+    await expect(statusOf()).rejects.toThrow()
+    expect(await statusOf()).toBe(200)
+    expect(await statusOf()).toBe(200)
+
+    const { body } = await getJson("/__faults")
+    expect(body.rules).toEqual([
+      expect.objectContaining({ id, matched: 4, injected: 3, exhausted: true })
+    ])
+    expect(body.faultsInjected).toMatchObject({ status: 2, reset: 1 })
+  })
+
+  it("fires a probability-1 fault on every matching request, and only for the targeted book", async () => {
+    await addRule({ route: "*", bookId: pride, probability: 1, fault: { kind: "status", status: 500 } })
+    for (let i = 0; i < 5; i++) expect((await getJson(`/api/v1/inventory/${pride}`)).status).toBe(500)
+    expect((await adjust(pride, -1)).status).toBe(500)
+    expect((await getJson(`/api/v1/transactions?book_id=${pride}`)).status).toBe(500)
+    expect((await getJson(`/api/v1/inventory/${frankenstein}`)).status).toBe(200)
+    expect((await stock(frankenstein)).quantity_available).toBe(25)
+    expect(fake.store.available(pride)).toBe(12)
+  })
+
+  it("never fires a probability-0 fault, and stops after `times` faults", async () => {
+    await addRule({ route: "getStock", probability: 0, fault: { kind: "status", status: 500 } })
+    for (let i = 0; i < 5; i++) expect((await getJson(`/api/v1/inventory/${pride}`)).status).toBe(200)
+
+    fake = await start({ faults: true })
+    await addRule({ route: "getStock", fault: { kind: "status", status: 503 }, times: 2 })
+    const statuses: Array<number> = []
+    for (let i = 0; i < 4; i++) statuses.push((await getJson(`/api/v1/inventory/${pride}`)).status)
+    expect(statuses).toEqual([503, 503, 200, 200])
+  })
+
+  it("draws probability with the given random source", async () => {
+    const draws = [0.9, 0.1, 0.6, 0.4]
+    fake = await start({ faults: true, random: () => draws.shift() ?? 1 })
+    await addRule({ route: "getStock", probability: 0.5, fault: { kind: "status", status: 503 } })
+    const statuses: Array<number> = []
+    for (let i = 0; i < 4; i++) statuses.push((await getJson(`/api/v1/inventory/${pride}`)).status)
+    expect(statuses).toEqual([200, 503, 200, 503])
+  })
+
+  it("latency delays, then serves normally", async () => {
+    await addRule({ route: "adjust", fault: { kind: "latency", ms: 250 }, times: 1 })
+    const t0 = Date.now()
+    const res = await adjust(pride, -1, "slow")
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(240)
+    expect(res.status).toBe(200)
+    expect((await stock(pride)).quantity_available).toBe(11)
+  })
+
+  it("hang answers nothing for ms, applies nothing, then drops; an impatient client frees the slot", async () => {
+    await addRule({ route: "adjust", sequence: [{ kind: "hang", ms: 300 }] })
+    const t0 = Date.now()
+    await expect(adjust(pride, -1, "hung")).rejects.toThrow()
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(280)
+    expect(fake.store.available(pride)).toBe(12)
+
+    await addRule({ route: "getStock", fault: { kind: "hang" } }) // default 60 s
+    const pending = fetch(`${fake.url}/api/v1/inventory/${pride}`, { signal: AbortSignal.timeout(200) })
+    await eventually(async () => (await getJson("/__stats")).body.inFlight === 1)
+    await expect(pending).rejects.toThrow()
+    await eventually(async () => (await getJson("/__stats")).body.inFlight === 0)
+  })
+
+  it("counts requests in flight, including slow ones, and their maximum", async () => {
+    await addRule({ route: "getStock", fault: { kind: "latency", ms: 300 } })
+    const results = await Promise.all(
+      Array.from({ length: 6 }, () => fetch(`${fake.url}/api/v1/inventory/${pride}`).then((r) => r.status))
+    )
+    expect(results).toEqual([200, 200, 200, 200, 200, 200])
+    await adjust(pride, -1)
+
+    const { body } = await getJson("/__stats")
+    expect(body.inFlight).toBe(0)
+    expect(body.maxInFlight).toBe(6)
+    expect(body.requests).toMatchObject({ getStock: 6, adjust: 1 })
+    expect(body.faultsInjected).toMatchObject({ latency: 6 })
+
+    const reset = await send("POST", "/__stats/reset")
+    expect(reset.body).toMatchObject({ inFlight: 0, maxInFlight: 0, requests: { getStock: 0, adjust: 0 } })
+    expect(reset.body.faultsInjected.latency).toBe(0)
+  })
+
+  it("clears all rules with DELETE /__faults", async () => {
+    await addRule({ route: "*", fault: { kind: "status", status: 500 } })
+    expect((await getJson("/health")).status).toBe(500)
+    expect((await send("DELETE", "/__faults")).body).toEqual({ cleared: 1 })
+    expect((await getJson("/health")).status).toBe(200)
+    expect((await getJson("/__faults")).body.rules).toEqual([])
+  })
+
+  it("rejects a malformed rule with 400", async () => {
+    expect((await send("POST", "/__faults", { route: "nowhere", fault: { kind: "reset" } })).status).toBe(400)
+    expect((await send("POST", "/__faults", { route: "adjust" })).status).toBe(400)
+    expect((await send("POST", "/__faults", { route: "adjust", sequence: [{ kind: "reset" }], fault: { kind: "reset" } })).status).toBe(400)
+    expect((await send("POST", "/__faults", { route: "adjust", fault: { kind: "status", status: 200 } })).status).toBe(400)
+    expect((await getJson("/__faults")).body.rules).toEqual([])
+  })
+
+  it("installs rules given at start-up", async () => {
+    fake = await start({ faults: { rules: [{ route: "health", sequence: [{ kind: "status", status: 503 }] }] } })
+    expect((await getJson("/health")).status).toBe(503)
+    expect((await getJson("/health")).status).toBe(200)
+  })
+
+  it("sets stock directly with POST /__stock, creating the book when unknown", async () => {
+    const set = await send("POST", "/__stock", { bookId: pride, quantity: 1 })
+    expect(set.status).toBe(200)
+    expect(await stock(pride)).toMatchObject({ quantity_available: 1, quantity_total: 1 })
+
+    expect((await send("POST", "/__stock", { bookId: unknownBook, quantity: 3, price: "5.25" })).status).toBe(200)
+    const created = await getJson(`/api/v1/inventory/${unknownBook}`)
+    expect(created.status).toBe(200)
+    expect(created.body.inventory.quantity_available).toBe(3)
+    expect(created.body.book.price).toBe("5.25")
+
+    expect((await send("POST", "/__stock", { bookId: "nope", quantity: 1 })).status).toBe(400)
+    expect(await notesOf(pride)).toEqual([])
+  })
+})
+
+describe("fake inventory: start-up settings", () => {
+  const readEnv = (env: Record<string, string>) =>
+    Effect.runPromise(
+      fakeInventoryOptionsFromEnv.pipe(
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))),
+        Effect.provide(NodeContext.layer),
+        Effect.either
+      )
+    )
+
+  it("reads faults, rules, token and a seed file", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "fake-inventory-"))
+    try {
+      const seedPath = join(dir, "seed.json")
+      await writeFile(seedPath, JSON.stringify([{ bookId: unknownBook, title: "From file", price: "3.00", quantity: 4 }]))
+      const result = await readEnv({
+        FAKE_INVENTORY_SEED: seedPath,
+        FAKE_INVENTORY_FAULTS: "1",
+        FAKE_INVENTORY_FAULT_RULES: JSON.stringify([{ route: "adjust", fault: { kind: "reset" }, times: 1 }]),
+        FAKE_INVENTORY_REQUIRE_TOKEN: "tok"
+      })
+      expect(result._tag).toBe("Right")
+      if (result._tag !== "Right") return
+      expect(result.right.seed).toEqual([{ bookId: unknownBook, title: "From file", price: "3.00", quantity: 4 }])
+      expect(result.right.faults).toEqual({ rules: [{ route: "adjust", fault: { kind: "reset" }, times: 1 }] })
+      expect(result.right.requireToken).toBe("tok")
+
+      fake = await start(result.right)
+      expect((await getJson(`/api/v1/inventory/${unknownBook}`)).body.book.title).toBe("From file")
+      await expect(adjust(unknownBook, -1, "x", { authorization: "Bearer tok" })).rejects.toThrow()
+      expect((await adjust(unknownBook, -1, "x", { authorization: "Bearer tok" })).status).toBe(200)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  it("defaults to the demo catalog with faults off", async () => {
+    const result = await readEnv({})
+    expect(result._tag).toBe("Right")
+    if (result._tag !== "Right") return
+    expect(result.right.seed).toBeUndefined()
+    expect(result.right.faults).toBe(false)
+    expect(result.right.requireToken).toBeUndefined()
+  })
+
+  it("stops on bad settings, naming the variable", async () => {
+    const rulesWithoutFaults = await readEnv({ FAKE_INVENTORY_FAULT_RULES: "[]" })
+    expect(rulesWithoutFaults._tag).toBe("Left")
+    expect(String(rulesWithoutFaults._tag === "Left" ? rulesWithoutFaults.left : "")).toMatch(/FAKE_INVENTORY_FAULT_RULES/)
+
+    const badRules = await readEnv({ FAKE_INVENTORY_FAULTS: "1", FAKE_INVENTORY_FAULT_RULES: "[{\"route\":\"x\"}]" })
+    expect(badRules._tag).toBe("Left")
+    expect(String(badRules._tag === "Left" ? badRules.left : "")).toMatch(/FAKE_INVENTORY_FAULT_RULES/)
+
+    const badSeed = await readEnv({ FAKE_INVENTORY_SEED: join(tmpdir(), "does-not-exist-fake-inventory.json") })
+    expect(badSeed._tag).toBe("Left")
+    expect(String(badSeed._tag === "Left" ? badSeed.left : "")).toMatch(/FAKE_INVENTORY_SEED/)
+  })
+})

@@ -1,0 +1,12 @@
+import { defineConfig } from "vitest/config"
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // end-to-end suites start real processes on free ports; two cores only
+    pool: "forks",
+    poolOptions: { forks: { maxForks: 2 } }
+  }
+})
