@@ -7,7 +7,7 @@ import { createServer } from "node:http"
 import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
 import { Context, Duration, Effect, Either, Layer, Schema } from "effect"
-import { demoCatalog, type SeedBook } from "./Catalog.js"
+import { demoCatalog, Price, type SeedBook } from "./Catalog.js"
 import { defaultHangMs, FaultInjector, FaultRule, type RouteName } from "./Faults.js"
 import { Stats } from "./Stats.js"
 import { InventoryStore, naiveUtc } from "./Store.js"
@@ -217,7 +217,7 @@ export const SetStockRequest = Schema.Struct({
   quantity: Schema.Int.pipe(Schema.nonNegative()),
   quantityTotal: Schema.optional(Schema.Int.pipe(Schema.nonNegative())),
   title: Schema.optional(Schema.String),
-  price: Schema.optional(Schema.String.pipe(Schema.pattern(/^\d{1,7}(\.\d{1,2})?$/)))
+  price: Schema.optional(Price)
 })
 
 /** Decodes a JSON body with `schema`; Left: "path: problem" lines, for a 400. */

@@ -1,0 +1,246 @@
+import { SqlClient } from "@effect/sql"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Exit, Option } from "effect"
+import { CreateOrderRequest } from "../../src/domain/Order.js"
+import { Schema } from "effect"
+import { AdjustOutcomeUnknown, InsufficientOnHand, InventoryUnavailable } from "../../src/services/InventoryClient.js"
+import {
+  Checkout,
+  IdempotencyStore,
+  InMemoryInventory,
+  OrderRepo,
+  ScriptedPayments,
+  testCheckoutLayer
+} from "../../src/testing.js"
+import { fingerprint } from "../../src/domain/Fingerprint.js"
+import { OrderId } from "../../src/domain/Ids.js"
+
+const A = "11111111-1111-4111-8111-111111111111"
+const B = "22222222-2222-4222-8222-222222222222"
+const C = "33333333-3333-4333-8333-333333333333"
+const MISSING = "99999999-9999-4999-8999-999999999999"
+
+const decode = Schema.decodeUnknownSync(CreateOrderRequest)
+const order = (items: ReadonlyArray<readonly [string, number, number | string]>, userId = "reader-1") =>
+  decode({ userId, items: items.map(([bookId, qty, unitPrice]) => ({ bookId, qty, unitPrice })) })
+
+const failureTag = <A, E extends { readonly _tag: string }>(exit: Exit.Exit<A, E>) =>
+  Exit.match(exit, {
+    onSuccess: () => "success",
+    onFailure: (cause) => (cause._tag === "Fail" ? cause.error._tag : cause._tag)
+  })
+
+const countOrders = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  sql<{ n: number }>`SELECT COUNT(*) AS n FROM orders`.pipe(Effect.map((rows) => rows[0]?.n ?? -1), Effect.orDie)
+)
+const outboxRows = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  sql<{ aggregate_id: string; type: string; payload: string }>`SELECT aggregate_id, type, payload FROM outbox_events`.pipe(
+    Effect.orDie
+  )
+)
+
+describe("Checkout saga", () => {
+  it.effect("confirms a 2-line order: takes both stocks, charges the exact total, writes the outbox event", () =>
+    Effect.gen(function* () {
+      const checkout = yield* Checkout
+      const inventory = yield* InMemoryInventory
+      const payments = yield* ScriptedPayments
+      const placed = yield* checkout.placeOrder(order([[A, 2, 16.99], [B, 3, "0.10"]]), Option.some("k1"))
+      expect(placed.replayed).toBe(false)
+      expect(placed.order.status).toBe("CONFIRMED")
+      expect(placed.order.total).toBe(3428) // 2 x 16.99 + 3 x 0.10 = 34.28, exactly
+      expect(placed.order.items.map((i) => i.lineTotal)).toEqual([3398, 30])
+      expect(yield* inventory.stockOf(A)).toBe(8)
+      expect(yield* inventory.stockOf(B)).toBe(2)
+      expect(yield* payments.charges).toEqual([{ orderId: placed.order.orderId, amount: 3428 }])
+      const events = yield* outboxRows
+      expect(events).toHaveLength(1)
+      expect(events[0]!.type).toBe("order.created")
+      expect(events[0]!.aggregate_id).toBe(placed.order.orderId)
+      expect(JSON.parse(events[0]!.payload)).toMatchObject({ orderId: placed.order.orderId, userId: "reader-1", total: 34.28 })
+      const stored = yield* checkout.getOrder(placed.order.orderId)
+      expect(stored.status).toBe("CONFIRMED")
+      expect(stored.total).toBe(3428)
+    }).pipe(Effect.provide(testCheckoutLayer({ stock: { [A]: 10, [B]: 5 } }))))
+
+  it.effect("adds 3 x 0.10 to exactly 0.30", () =>
+    Effect.gen(function* () {
+      const placed = yield* (yield* Checkout).placeOrder(order([[A, 3, 0.1]]), Option.none())
+      expect(placed.order.total).toBe(30)
+    }).pipe(Effect.provide(testCheckoutLayer({ stock: { [A]: 10 } }))))
+
+  it.effect("pre-check: every short line is reported with what is on hand, nothing is written or taken", () =>
+    Effect.gen(function* () {
+      const checkout = yield* Checkout
+      const inventory = yield* InMemoryInventory
+      const exit = yield* Effect.exit(checkout.placeOrder(order([[A, 5, 1], [B, 1, 1], [C, 9, 1]]), Option.some("k")))
+      expect(exit).toEqual(Exit.fail(expect.objectContaining({
+        _tag: "InsufficientStock",
+        details: [
+          { bookId: A, available: 2, requested: 5 },
+          { bookId: C, available: 0, requested: 9 }
+        ]
+      })))
+      expect(yield* countOrders).toBe(0)
+      expect((yield* inventory.calls).filter((c) => c.op === "adjust")).toEqual([])
+      // the key was released: once restocked, the same key places the order
+      yield* inventory.setStock(A, 5)
+      yield* inventory.setStock(C, 9)
+      const placed = yield* checkout.placeOrder(order([[A, 5, 1], [B, 1, 1], [C, 9, 1]]), Option.some("k"))
+      expect(placed.order.status).toBe("CONFIRMED")
+    }).pipe(Effect.provide(testCheckoutLayer({ stock: { [A]: 2, [B]: 1, [C]: 0 } }))))
+
+  it.effect("pre-check: a book the inventory does not know is unknown_book, no order row", () =>
+    Effect.gen(function* () {
+      const exit = yield* Effect.exit((yield* Checkout).placeOrder(order([[A, 1, 1], [MISSING, 1, 1]]), Option.none()))
+      expect(exit).toEqual(Exit.fail(expect.objectContaining({ _tag: "UnknownBook", bookIds: [MISSING] })))
+      expect(yield* countOrders).toBe(0)
+    }).pipe(Effect.provide(testCheckoutLayer({ stock: { [A]: 2 } }))))
+
+  it.effect("payment declined: every taken line is given back, PAYMENT_FAILED, and the key replays the decline", () =>
+    Effect.gen(function* () {
+      const checkout = yield* Checkout
+      const inventory = yield* InMemoryInventory
+      const repo = yield* OrderRepo
+      const request = order([[A, 2, 5], [B, 1, 7.5]])
+      const exit = yield* Effect.exit(checkout.placeOrder(request, Option.some("pay")))
+      expect(failureTag(exit)).toBe("PaymentFailed")
+      expect(yield* inventory.stockOf(A)).toBe(10)
+      expect(yield* inventory.stockOf(B)).toBe(5)
+      const orderId = Exit.isFailure(exit) && exit.cause._tag === "Fail" && exit.cause.error._tag === "PaymentFailed"
+        ? exit.cause.error.orderId
+        : ""
+      const record = yield* repo.findRecord(OrderId.make(orderId))
+      expect(Option.map(record, (r) => [r.order.status, r.paymentState, r.lineStates])).toEqual(
+        Option.some(["PAYMENT_FAILED", "declined", ["returned", "returned"]])
+      )
+      const callsBefore = (yield* inventory.calls).length
+      const replay = yield* Effect.exit(checkout.placeOrder(request, Option.some("pay")))
+      expect(replay).toEqual(Exit.fail(expect.objectContaining({ _tag: "PaymentFailed", orderId, replayed: true })))
+      expect((yield* inventory.calls).length).toBe(callsBefore)
+    }).pipe(Effect.provide(testCheckoutLayer({ stock: { [A]: 10, [B]: 5 }, payments: ["decline"] }))))
+
+  it.effect("a take refused part-way gives back only the taken lines, in reverse order; CANCELLED; key released", () =>
+    Effect.gen(function* () {
+      const checkout = yield* Checkout
+      const inventory = yield* InMemoryInventory
+      // the third book sells out between the pre-check and the take (a lost race)
+      yield* inventory.failNextAdjust(C, new InsufficientOnHand({ bookId: C, detail: "would result in negative inventory" }))
+      const exit = yield* Effect.exit(checkout.placeOrder(order([[A, 1, 1], [B, 2, 1], [C, 3, 1]]), Option.some("race")))
+      expect(exit).toEqual(Exit.fail(expect.objectContaining({ _tag: "InsufficientStock" })))
+      expect([yield* inventory.stockOf(A), yield* inventory.stockOf(B), yield* inventory.stockOf(C)]).toEqual([5, 5, 5])
+      const adjusts = (yield* inventory.calls).flatMap((c) => (c.op === "adjust" ? [[c.note.split(":")[0], c.bookId, c.change]] : []))
+      expect(adjusts).toEqual([
+        ["order", A, -1],
+        ["order", B, -2],
+        ["order", C, -3],
+        ["compensate", B, 2],
+        ["compensate", A, 1]
+      ])
+      const orders = yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ status: string }>`SELECT status FROM orders`.pipe(Effect.orDie))
+      expect(orders).toEqual([{ status: "CANCELLED" }])
+      const again = yield* checkout.placeOrder(order([[A, 1, 1], [B, 2, 1], [C, 3, 1]]), Option.some("race"))
+      expect(again.order.status).toBe("CONFIRMED")
+    }).pipe(Effect.provide(testCheckoutLayer({ stock: { [A]: 5, [B]: 5, [C]: 5 } }))))
+
+  it.effect("an inventory outage on a take compensates, CANCELLED, upstream_unavailable", () =>
+    Effect.gen(function* () {
+      const checkout = yield* Checkout
+      const inventory = yield* InMemoryInventory
+      yield* inventory.failNextAdjust(B, new InventoryUnavailable({ reason: "503 after retries" }))
+      const exit = yield* Effect.exit(checkout.placeOrder(order([[A, 1, 1], [B, 1, 1]]), Option.none()))
+      expect(failureTag(exit)).toBe("UpstreamUnavailable")
+      expect([yield* inventory.stockOf(A), yield* inventory.stockOf(B)]).toEqual([3, 3])
+    }).pipe(Effect.provide(testCheckoutLayer({ stock: { [A]: 3, [B]: 3 } }))))
+
+  it.effect("an adjust whose outcome stays unknown leaves the order PENDING and the line journaled unknown", () =>
+    Effect.gen(function* () {
+      const checkout = yield* Checkout
+      const inventory = yield* InMemoryInventory
+      yield* inventory.failNextAdjust(A, new AdjustOutcomeUnknown({ bookId: A, note: "n", reason: "reset" }), { applied: true })
+      const exit = yield* Effect.exit(checkout.placeOrder(order([[A, 1, 1]]), Option.some("unk")))
+      expect(failureTag(exit)).toBe("UpstreamUnavailable")
+      const rows = yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        sql<{ status: string; stock_state: string }>`SELECT o.status, i.stock_state FROM orders o JOIN order_items i ON i.order_id = o.id`.pipe(Effect.orDie)
+      )
+      expect(rows).toEqual([{ status: "PENDING", stock_state: "unknown" }])
+      // the key stays in flight until recovery settles the order
+      const retry = yield* Effect.exit(checkout.placeOrder(order([[A, 1, 1]]), Option.some("unk")))
+      expect(failureTag(retry)).toBe("IdempotencyInProgress")
+    }).pipe(Effect.provide(testCheckoutLayer({ stock: { [A]: 3 } }))))
+
+  it.effect("a give-back that fails is journaled return_failed and the order is not finished", () =>
+    Effect.gen(function* () {
+      const checkout = yield* Checkout
+      const inventory = yield* InMemoryInventory
+      yield* inventory.failNextAdjust(B, new InventoryUnavailable({ reason: "down" }))
+      // line A is taken; the take of B fails; the give-back of A then fails too
+      yield* inventory.failNextAdjust(A, new InventoryUnavailable({ reason: "still down" }), { notePrefix: "compensate:" })
+      const exit = yield* Effect.exit(checkout.placeOrder(order([[A, 1, 1], [B, 1, 1]]), Option.none()))
+      expect(failureTag(exit)).toBe("UpstreamUnavailable")
+      const rows = yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        sql<{ status: string }>`SELECT status FROM orders`.pipe(Effect.orDie)
+      )
+      expect(rows).toEqual([{ status: "PENDING" }])
+      const states = yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        sql<{ stock_state: string }>`SELECT stock_state FROM order_items ORDER BY line_no`.pipe(Effect.orDie)
+      )
+      expect(states.map((r) => r.stock_state)).toEqual(["return_failed", "pending"])
+      expect(yield* inventory.stockOf(A)).toBe(2) // still held: recovery must give it back
+    }).pipe(Effect.provide(testCheckoutLayer({ stock: { [A]: 3, [B]: 3 } }))))
+})
+
+describe("Checkout idempotency", () => {
+  it.effect("same key, same request: the stored order again, with no inventory call", () =>
+    Effect.gen(function* () {
+      const checkout = yield* Checkout
+      const inventory = yield* InMemoryInventory
+      const first = yield* checkout.placeOrder(order([[A, 1, 16.99]]), Option.some("same"))
+      const callsAfterFirst = (yield* inventory.calls).length
+      // same request, spelled differently: 16.990 and "16.99" are the same price
+      const again = yield* checkout.placeOrder(order([[A, 1, "16.990"]]), Option.some("same"))
+      expect(again.replayed).toBe(true)
+      expect(again.order).toEqual(first.order)
+      expect((yield* inventory.calls).length).toBe(callsAfterFirst)
+      expect(yield* inventory.stockOf(A)).toBe(4)
+    }).pipe(Effect.provide(testCheckoutLayer({ stock: { [A]: 5 } }))))
+
+  it.effect("same key, different request: idempotency_conflict, nothing taken", () =>
+    Effect.gen(function* () {
+      const checkout = yield* Checkout
+      const inventory = yield* InMemoryInventory
+      yield* checkout.placeOrder(order([[A, 1, 1]]), Option.some("k"))
+      const exit = yield* Effect.exit(checkout.placeOrder(order([[A, 2, 1]]), Option.some("k")))
+      expect(failureTag(exit)).toBe("IdempotencyConflict")
+      expect(yield* inventory.stockOf(A)).toBe(4)
+    }).pipe(Effect.provide(testCheckoutLayer({ stock: { [A]: 5 } }))))
+
+  it.effect("a key is scoped to its user: another user's same key is a new order", () =>
+    Effect.gen(function* () {
+      const checkout = yield* Checkout
+      const a = yield* checkout.placeOrder(order([[A, 1, 1]], "alice"), Option.some("k"))
+      const b = yield* checkout.placeOrder(order([[A, 1, 1]], "bob"), Option.some("k"))
+      expect(a.order.orderId).not.toBe(b.order.orderId)
+      expect(b.replayed).toBe(false)
+    }).pipe(Effect.provide(testCheckoutLayer({ stock: { [A]: 5 } }))))
+
+  it.effect("same key while the first request is in flight: idempotency_in_progress", () =>
+    Effect.gen(function* () {
+      const checkout = yield* Checkout
+      const keys = yield* IdempotencyStore
+      const request = order([[A, 1, 1]])
+      // another replica holds the key
+      yield* keys.claim({ userId: "reader-1", key: "busy", fingerprint: fingerprint(request) }, new Date())
+      const exit = yield* Effect.exit(checkout.placeOrder(request, Option.some("busy")))
+      expect(exit).toEqual(Exit.fail(expect.objectContaining({ _tag: "IdempotencyInProgress", retryAfterSeconds: 1 })))
+    }).pipe(Effect.provide(testCheckoutLayer({ stock: { [A]: 5 } }))))
+
+  it.effect("without a key, two equal requests are two orders", () =>
+    Effect.gen(function* () {
+      const checkout = yield* Checkout
+      const a = yield* checkout.placeOrder(order([[A, 1, 1]]), Option.none())
+      const b = yield* checkout.placeOrder(order([[A, 1, 1]]), Option.none())
+      expect(a.order.orderId).not.toBe(b.order.orderId)
+      expect(yield* (yield* InMemoryInventory).stockOf(A)).toBe(3)
+    }).pipe(Effect.provide(testCheckoutLayer({ stock: { [A]: 5 } }))))
+})
