@@ -1,0 +1,92 @@
+/**
+ * The local stack: the fake inventory (demo catalog) on 8001 and the checkout api on 8000 with a
+ * SQLite file, their logs prefixed, both stopped by Ctrl-C. Ports and the database can be changed
+ * with STACK_API_PORT, STACK_INVENTORY_PORT and DATABASE_URL.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { createInterface } from "node:readline"
+import { Schema } from "effect"
+
+const Listing = Schema.Struct({
+  items: Schema.Array(
+    Schema.Struct({
+      book: Schema.Struct({ id: Schema.String, title: Schema.String, price: Schema.String }),
+      inventory: Schema.Struct({ quantity_available: Schema.Number })
+    })
+  )
+})
+
+const apiPort = process.env.STACK_API_PORT ?? "8000"
+const inventoryPort = process.env.STACK_INVENTORY_PORT ?? "8001"
+const tsx = new URL("../node_modules/.bin/tsx", import.meta.url).pathname
+
+const children: Array<ChildProcess> = []
+const start = (name: string, entry: string, env: Record<string, string>) => {
+  const child = spawn(tsx, [entry], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+  for (const stream of [child.stdout, child.stderr]) {
+    createInterface({ input: stream }).on("line", (line) => process.stdout.write(`${name.padEnd(9)}| ${line}\n`))
+  }
+  child.on("exit", (code, signal) => {
+    process.stdout.write(`${name.padEnd(9)}| exited (${signal ?? code})\n`)
+    if (!stopping) stop(1)
+  })
+  children.push(child)
+  return child
+}
+
+let stopping = false
+const stop = (code: number) => {
+  if (stopping) return
+  stopping = true
+  for (const child of children) child.kill("SIGTERM")
+  setTimeout(() => process.exit(code), 12_000).unref()
+  Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.on("exit", r))))).then(() =>
+    process.exit(code)
+  )
+}
+process.on("SIGINT", () => stop(0))
+process.on("SIGTERM", () => stop(0))
+
+const waitFor = async (url: string, timeoutMs: number) => {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    try {
+      if ((await fetch(url)).ok) return true
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 200))
+  }
+  return false
+}
+
+start("inventory", "src/bin/fake-inventory.ts", { PORT: inventoryPort })
+start("api", "src/bin/api.ts", {
+  PORT: apiPort,
+  INVENTORY_BASE_URL: `http://127.0.0.1:${inventoryPort}`,
+  DATABASE_URL: process.env.DATABASE_URL ?? "sqlite:///./checkout.db"
+})
+
+const up = (await waitFor(`http://127.0.0.1:${inventoryPort}/health`, 30_000)) &&
+  (await waitFor(`http://127.0.0.1:${apiPort}/health`, 30_000))
+if (!up) {
+  process.stdout.write("stack did not come up within 30 s\n")
+  stop(1)
+} else {
+  const listing = Schema.decodeUnknownSync(Listing)(
+    await (await fetch(`http://127.0.0.1:${inventoryPort}/api/v1/inventory?per_page=3`)).json()
+  )
+  const lines = listing.items.map((i) => `    ${i.book.id}  ${i.book.price.padStart(6)}  x${i.inventory.quantity_available}  ${i.book.title}`)
+  process.stdout.write(
+    [
+      "",
+      "BookVerse Checkout is up:",
+      `  api             http://localhost:${apiPort}   (API reference: http://localhost:${apiPort}/docs, OpenAPI: /openapi.json)`,
+      `  fake inventory  http://localhost:${inventoryPort}   (books: http://localhost:${inventoryPort}/api/v1/inventory)`,
+      "  some books:",
+      ...lines,
+      "  Ctrl-C stops both.",
+      ""
+    ].join("\n") + "\n"
+  )
+}

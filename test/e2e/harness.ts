@@ -1,0 +1,152 @@
+/**
+ * End-to-end harness: starts the real api and the real fake inventory as processes on free ports
+ * (`node --import tsx`, one process each, so signals reach them), waits for their health, and
+ * stops them in a finaliser.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
+import { createServer } from "node:net"
+import { tmpdir } from "node:os"
+import { join, resolve } from "node:path"
+
+const ROOT = resolve(import.meta.dirname, "../..")
+
+/** A free TCP port on 127.0.0.1. */
+export const freePort = (): Promise<number> =>
+  new Promise((ok, fail) => {
+    const server = createServer()
+    server.once("error", fail)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      server.close(() => ok(port))
+    })
+  })
+
+/** A started process: its base url, output so far, and how to stop or kill it. */
+export interface Running {
+  readonly url: string
+  readonly port: number
+  readonly child: ChildProcess
+  readonly output: () => string
+  /** SIGTERM, then waits for the exit code. */
+  readonly stop: () => Promise<number | null>
+  /** SIGKILL, then waits for the exit. */
+  readonly kill: () => Promise<void>
+}
+
+const waitHealthy = async (url: string, child: ChildProcess, output: () => string, timeoutMs = 30_000) => {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`process exited with ${child.exitCode}:\n${output()}`)
+    try {
+      const res = await fetch(`${url}/health`)
+      if (res.ok) return
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`${url} not healthy within ${timeoutMs} ms:\n${output()}`)
+}
+
+/** Starts `entry` (relative to the repo root) with `env` on a free `PORT`. */
+export const startProcess = async (entry: string, env: Record<string, string>, port?: number): Promise<Running> => {
+  const chosen = port ?? (await freePort())
+  const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, entry)], {
+    cwd: ROOT,
+    env: { ...process.env, LOG_LEVEL: "Warning", ...env, PORT: String(chosen), HOST: "127.0.0.1" },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  let out = ""
+  child.stdout?.on("data", (d: Buffer) => (out += d.toString()))
+  child.stderr?.on("data", (d: Buffer) => (out += d.toString()))
+  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)))
+  const url = `http://127.0.0.1:${chosen}`
+  const output = () => out
+  await waitHealthy(url, child, output)
+  return {
+    url,
+    port: chosen,
+    child,
+    output,
+    stop: () => {
+      if (child.exitCode === null) child.kill("SIGTERM")
+      return exited
+    },
+    kill: async () => {
+      if (child.exitCode === null) child.kill("SIGKILL")
+      await exited
+    }
+  }
+}
+
+/** The fake inventory as a process, fault injection on. */
+export const startFakeInventory = (env: Record<string, string> = {}) =>
+  startProcess("src/bin/fake-inventory.ts", { FAKE_INVENTORY_FAULTS: "1", ...env })
+
+/** A temporary folder for a database file, removed by the returned function. */
+export const tempDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), "checkout-e2e-"))
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) }
+}
+
+/** The api as a process against `inventoryUrl`, with a fresh SQLite file in `dir`. */
+export const startApi = (inventoryUrl: string, dir: string, env: Record<string, string> = {}, port?: number) =>
+  startProcess(
+    "src/bin/api.ts",
+    { INVENTORY_BASE_URL: inventoryUrl, DATABASE_URL: `sqlite:///${join(dir, "checkout.db")}`, ...env },
+    port
+  )
+
+/** JSON over HTTP: status, headers and parsed body. */
+export const request = async (
+  url: string,
+  init: { method?: string; body?: unknown; headers?: Record<string, string>; raw?: string } = {}
+) => {
+  const hasBody = init.body !== undefined || init.raw !== undefined
+  const res = await fetch(url, {
+    method: init.method ?? (hasBody ? "POST" : "GET"),
+    headers: { ...(hasBody ? { "content-type": "application/json" } : {}), ...init.headers },
+    ...(hasBody ? { body: init.raw ?? JSON.stringify(init.body) } : {})
+  })
+  const text = await res.text()
+  let body: unknown = text
+  try {
+    body = JSON.parse(text)
+  } catch {
+    // not JSON
+  }
+  return { status: res.status, headers: res.headers, body }
+}
+
+/** Copies available of `bookId` according to the inventory. */
+export const stockOf = async (inventoryUrl: string, bookId: string): Promise<number> => {
+  const res = await request(`${inventoryUrl}/api/v1/inventory/${bookId}`)
+  const body = res.body
+  if (
+    typeof body === "object" && body !== null && "inventory" in body && typeof body.inventory === "object" &&
+    body.inventory !== null && "quantity_available" in body.inventory && typeof body.inventory.quantity_available === "number"
+  ) {
+    return body.inventory.quantity_available
+  }
+  throw new Error(`no stock for ${bookId}: ${res.status} ${JSON.stringify(body)}`)
+}
+
+/** Sets a book's stock on the fake (admin route). */
+export const setStock = async (inventoryUrl: string, bookId: string, quantity: number) => {
+  const res = await request(`${inventoryUrl}/__stock`, { body: { bookId, quantity } })
+  if (res.status >= 300) throw new Error(`setStock failed: ${res.status} ${JSON.stringify(res.body)}`)
+}
+
+/** Adds a fault rule on the fake (admin route). */
+export const addFault = async (inventoryUrl: string, rule: unknown) => {
+  const res = await request(`${inventoryUrl}/__faults`, { body: rule })
+  if (res.status >= 300) throw new Error(`addFault failed: ${res.status} ${JSON.stringify(res.body)}`)
+}
+
+/** A request body for `POST /orders`. */
+export const orderBody = (items: ReadonlyArray<readonly [string, number, number | string]>, userId = "reader-e2e") => ({
+  userId,
+  items: items.map(([bookId, qty, unitPrice]) => ({ bookId, qty, unitPrice }))
+})
