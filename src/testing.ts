@@ -245,3 +245,5 @@ export const testCheckoutLayer = (options: {
     ),
     Layer.provideMerge(InMemoryDatabase)
   )
+
+export { CreateOrderRequest } from "./domain/Order.js"
