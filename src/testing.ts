@@ -15,6 +15,7 @@ import { randomUUID } from "node:crypto"
 import type { BookId } from "./domain/Ids.js"
 import { InMemoryDatabase } from "./layers/Database.js"
 import { Checkout, makeCheckout } from "./services/Checkout.js"
+import { CircuitBreaker, makeCircuitBreaker } from "./services/CircuitBreaker.js"
 import { HealthProbeLive } from "./services/Health.js"
 import { IdempotencyStore, makeIdempotencyStore } from "./services/IdempotencyStore.js"
 import {
@@ -29,7 +30,7 @@ import { OrderRepo, OrderRepoLive } from "./services/OrderRepo.js"
 import { Outbox, OutboxLive } from "./services/Outbox.js"
 import { PaymentDeclined, PaymentGateway, type PaymentReceipt } from "./services/PaymentGateway.js"
 
-export { Checkout, IdempotencyStore, InventoryClient, OrderRepo, Outbox, PaymentGateway }
+export { Checkout, CircuitBreaker, IdempotencyStore, InventoryClient, OrderRepo, Outbox, PaymentGateway }
 
 // ---------------------------------------------------------------------------------------------
 // In-memory inventory
@@ -219,6 +220,12 @@ export class ScriptedPayments extends Context.Tag("bookverse/testing/ScriptedPay
 /** A fresh in-memory SQLite database, migrated. */
 export const InMemoryDatabaseLayer: Layer.Layer<SqlClient.SqlClient> = InMemoryDatabase
 
+/** A circuit breaker that opens after 5 failures for 10 s (in memory, on Effect's `Clock`). */
+export const TestCircuitBreaker: Layer.Layer<CircuitBreaker> = Layer.effect(
+  CircuitBreaker,
+  makeCircuitBreaker({ failureThreshold: 5, cooldown: Duration.seconds(10) })
+)
+
 /** The SQL repositories (orders, outbox, idempotency keys with a 24 h ttl) on the `SqlClient` in context. */
 export const TestRepositories = Layer.mergeAll(
   OrderRepoLive.pipe(Layer.provide(OutboxLive)),
@@ -227,7 +234,7 @@ export const TestRepositories = Layer.mergeAll(
     IdempotencyStore,
     makeIdempotencyStore({ ttl: Duration.hours(24), staleClaimAfter: Duration.minutes(2) })
   ),
-  HealthProbeLive
+  HealthProbeLive.pipe(Layer.provide(TestCircuitBreaker))
 )
 
 /**
@@ -241,7 +248,12 @@ export const testCheckoutLayer = (options: {
 } = {}) =>
   Layer.scoped(Checkout, makeCheckout({ shutdownGrace: Duration.seconds(1) })).pipe(
     Layer.provideMerge(
-      Layer.mergeAll(InMemoryInventory.layer(options.stock), ScriptedPayments.layer(options.payments), TestRepositories)
+      Layer.mergeAll(
+        InMemoryInventory.layer(options.stock),
+        ScriptedPayments.layer(options.payments),
+        TestRepositories,
+        TestCircuitBreaker
+      )
     ),
     Layer.provideMerge(InMemoryDatabase)
   )

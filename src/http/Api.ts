@@ -121,7 +121,13 @@ export const CreateOrderBody = Schema.Struct({
 export class Health extends Schema.Class<Health>("Health")({
   status: Schema.Literal("healthy", "degraded"),
   version: Schema.String,
-  timestamp: Schema.String
+  timestamp: Schema.String,
+  checks: Schema.optional(
+    Schema.Struct({
+      database: Schema.Literal("up"),
+      inventoryCircuit: Schema.Literal("closed", "open", "half_open")
+    })
+  )
 }) {}
 
 /** `GET /health` when the database does not answer. */

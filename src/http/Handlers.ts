@@ -46,7 +46,10 @@ export const OrdersLive = HttpApiBuilder.group(CheckoutApi, "orders", (handlers)
   })
 )
 
-/** `GET /health`: 200 healthy while the database answers, else 503 unhealthy. */
+/**
+ * `GET /health`: 200 `healthy` while the database answers (`degraded` while the inventory circuit
+ * breaker is not closed), else 503 `unhealthy`.
+ */
 export const HealthLive = HttpApiBuilder.group(CheckoutApi, "health", (handlers) =>
   Effect.gen(function* () {
     const probe = yield* HealthProbe
@@ -55,7 +58,15 @@ export const HealthLive = HttpApiBuilder.group(CheckoutApi, "health", (handlers)
         const report = yield* probe.check
         const timestamp = DateTime.formatIso(yield* DateTime.now)
         return yield* Either.match(report.database, {
-          onRight: () => Effect.succeed(Health.make({ status: "healthy", version: VERSION, timestamp })),
+          onRight: () =>
+            Effect.succeed(
+              Health.make({
+                status: report.inventoryCircuit.state === "closed" ? "healthy" : "degraded",
+                version: VERSION,
+                timestamp,
+                checks: { database: "up", inventoryCircuit: report.inventoryCircuit.state }
+              })
+            ),
           onLeft: (reason) => Effect.fail(Unhealthy.make({ status: "unhealthy", version: VERSION, timestamp, reason }))
         })
       })

@@ -1,8 +1,9 @@
-import { Layer } from "effect"
+import { Effect, Layer } from "effect"
 import { CheckoutLive } from "../services/Checkout.js"
 import { HealthProbeLive } from "../services/Health.js"
 import { IdempotencyStoreLive } from "../services/IdempotencyStore.js"
-import { InventoryClientLive } from "../services/InventoryClient.js"
+import { CircuitBreaker, CircuitBreakerLive, withCircuitBreaker } from "../services/CircuitBreaker.js"
+import { InventoryClient, InventoryClientConfig, makeInventoryClient } from "../services/InventoryClient.js"
 import { OrderRepoLive } from "../services/OrderRepo.js"
 import { OutboxLive } from "../services/Outbox.js"
 import { SimulatedPaymentGatewayLive } from "../services/PaymentGateway.js"
@@ -12,18 +13,26 @@ import { InventoryHttpClientLive } from "./HttpClient.js"
 export const RepositoriesLive = Layer.mergeAll(
   OrderRepoLive.pipe(Layer.provide(OutboxLive)),
   IdempotencyStoreLive,
-  OutboxLive,
-  HealthProbeLive
+  OutboxLive
 )
 
-/** The live inventory client on a pooled undici HTTP client. */
-export const InventoryLive = InventoryClientLive.pipe(Layer.provide(InventoryHttpClientLive))
+/**
+ * The live inventory client (options from `InventoryClientConfig`) on a pooled undici HTTP client,
+ * its calls observed by the circuit breaker; provides the breaker too.
+ */
+export const InventoryLive = Layer.effect(
+  InventoryClient,
+  Effect.gen(function* () {
+    const client = yield* Effect.flatMap(InventoryClientConfig, makeInventoryClient)
+    return withCircuitBreaker(client, yield* CircuitBreaker)
+  })
+).pipe(Layer.provide(InventoryHttpClientLive), Layer.provideMerge(CircuitBreakerLive))
 
 /**
  * The saga with its live collaborators (HTTP inventory, simulated payment, SQL repositories),
  * plus the repositories and health probe themselves; needs a `SqlClient`.
  */
 export const CheckoutServicesLive = Layer.provideMerge(
-  CheckoutLive,
+  Layer.mergeAll(CheckoutLive, HealthProbeLive),
   Layer.mergeAll(RepositoriesLive, InventoryLive, SimulatedPaymentGatewayLive)
 )

@@ -35,6 +35,7 @@ import {
   priceLines,
   type StockState
 } from "../domain/Order.js"
+import { CircuitBreaker } from "./CircuitBreaker.js"
 import { IdempotencyStore, type KeyScope } from "./IdempotencyStore.js"
 import {
   type AdjustError,
@@ -123,6 +124,8 @@ const upstreamError = (e: ReadError | AdjustError): UpstreamUnavailable | Upstre
   switch (e._tag) {
     case "InventoryTimeout":
       return new UpstreamTimeout({ reason: e.reason })
+    case "InventoryBusy":
+      return new UpstreamUnavailable({ reason: e.reason, retryAfterSeconds: 1 })
     case "InventoryUnavailable":
     case "AdjustOutcomeUnknown":
       return new UpstreamUnavailable({ reason: e.reason })
@@ -147,6 +150,7 @@ export const makeCheckout = (options: CheckoutOptions) =>
     const payments = yield* PaymentGateway
     const orders = yield* OrderRepo
     const keys = yield* IdempotencyStore
+    const breaker = yield* CircuitBreaker
 
     const sagas = yield* FiberSet.make<PlacedOrder, CheckoutError>()
     yield* Effect.addFinalizer(() =>
@@ -191,6 +195,8 @@ export const makeCheckout = (options: CheckoutOptions) =>
         const releaseKey = scope === undefined ? Effect.void : keys.release(scope)
         const { items, total } = priceLines(request.items)
 
+        // while the inventory is known to be down, fail fast without calling it
+        yield* breaker.guard.pipe(Effect.tapError(() => releaseKey))
         yield* precheck(items).pipe(Effect.tapError(() => releaseKey))
 
         // Step 5: the order, PENDING, with every line's stock state `pending`.

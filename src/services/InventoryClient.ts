@@ -45,6 +45,14 @@ export class InventoryUnavailable extends Schema.TaggedError<InventoryUnavailabl
   reason: Schema.String
 }) {}
 
+/**
+ * No bulkhead slot came free within the call's deadline: `INVENTORY_MAX_CONCURRENCY` requests were
+ * already in flight. Nothing was sent.
+ */
+export class InventoryBusy extends Schema.TaggedError<InventoryBusy>()("InventoryBusy", {
+  reason: Schema.String
+}) {}
+
 /** The inventory did not answer within the per-attempt timeout or the call's deadline. */
 export class InventoryTimeout extends Schema.TaggedError<InventoryTimeout>()("InventoryTimeout", {
   reason: Schema.String
@@ -61,13 +69,14 @@ export class AdjustOutcomeUnknown extends Schema.TaggedError<AdjustOutcomeUnknow
 }) {}
 
 /** Failures of a read (`getStock`, `findAdjustment`). */
-export type ReadError = InventoryUnavailable | InventoryTimeout | InventoryRejected
+export type ReadError = InventoryUnavailable | InventoryTimeout | InventoryRejected | InventoryBusy
 /** Failures of an adjust. */
 export type AdjustError =
   | InsufficientOnHand
   | InventoryBookNotFound
   | InventoryRejected
   | InventoryUnavailable
+  | InventoryBusy
   | AdjustOutcomeUnknown
 
 // ---------------------------------------------------------------------------------------------
@@ -224,6 +233,7 @@ const toTransaction = (t: typeof TransactionBody.Type): InventoryTransaction => 
 /** What one attempt can end with, before the policy decides what it means. */
 type AttemptFailure =
   | { readonly _tag: "Refused"; readonly reason: string }
+  | { readonly _tag: "Busy"; readonly reason: string }
   | { readonly _tag: "Broken"; readonly reason: string }
   | { readonly _tag: "TimedOut"; readonly reason: string }
   | { readonly _tag: "ServerError"; readonly status: number; readonly reason: string }
@@ -248,7 +258,7 @@ const detailOf = (body: unknown): string => {
   return typeof detail === "string" ? detail : JSON.stringify(detail)
 }
 
-const isRetryableRead = (f: AttemptFailure): boolean => f._tag !== "ClientError"
+const isRetryableRead = (f: AttemptFailure): boolean => f._tag !== "ClientError" && f._tag !== "Busy"
 const isRefused = (f: AttemptFailure): boolean => f._tag === "Refused"
 const isOutcomeUnknown = (f: AttemptFailure): boolean =>
   f._tag === "Broken" || f._tag === "TimedOut" || f._tag === "ServerError"
@@ -274,21 +284,28 @@ export const makeInventoryClient = (
       Schedule.intersect(Schedule.recurs(options.retryAttempts))
     )
 
-    /** Waits for a bulkhead slot within the call's deadline, then runs `effect` holding it. */
-    const withSlot = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E | InventoryUnavailable> =>
-      Effect.acquireUseRelease(
-        bulkhead.take(1).pipe(
-          Effect.timeoutFail({
-            duration: options.deadline,
-            onTimeout: () =>
-              new InventoryUnavailable({
-                reason: `no free inventory slot within ${Duration.format(options.deadline)}`
-              })
-          })
-        ),
-        () => effect,
-        () => bulkhead.release(1)
-      )
+    const deadlineMs = Duration.toMillis(options.deadline)
+    const busy = (): AttemptFailure => ({
+      _tag: "Busy",
+      reason: `no free inventory slot within the ${Duration.format(options.deadline)} deadline (${options.maxConcurrency} in flight)`
+    })
+
+    /**
+     * Waits for a bulkhead slot until `deadlineAt` (epoch ms), then runs `effect` holding it;
+     * `Busy` (nothing sent) when none came free in time.
+     */
+    const withSlot =
+      (deadlineAt: number) => <A>(effect: Effect.Effect<A, AttemptFailure>): Effect.Effect<A, AttemptFailure> =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          deadlineAt - now <= 0
+            ? Effect.fail(busy())
+            : Effect.uninterruptibleMask((restore) =>
+                // only the wait is interruptible (by the timeout); once taken, the slot is always released
+                restore(
+                  bulkhead.take(1).pipe(Effect.timeoutFail({ duration: Duration.millis(deadlineAt - now), onTimeout: busy }))
+                ).pipe(Effect.zipRight(restore(effect).pipe(Effect.ensuring(bulkhead.release(1)))))
+              )
+        )
 
     /** Sends one request and reads its JSON body; classifies every failure. */
     const attempt = (request: HttpClientRequest.HttpClientRequest) =>
@@ -327,6 +344,8 @@ export const makeInventoryClient = (
 
     const readFailure = (f: AttemptFailure): ReadError => {
       switch (f._tag) {
+        case "Busy":
+          return new InventoryBusy({ reason: f.reason })
         case "TimedOut":
           return new InventoryTimeout({ reason: f.reason })
         case "ClientError":
@@ -338,18 +357,17 @@ export const makeInventoryClient = (
 
     /** A read: retried on 5xx, refused and timeout; bounded by the call's deadline. */
     const read = <A, I>(request: HttpClientRequest.HttpClientRequest, schema: Schema.Schema<A, I>) =>
-      withSlot(attempt(request)).pipe(
-        Effect.mapError((e): AttemptFailure =>
-          e._tag === "InventoryUnavailable" ? { _tag: "Broken", reason: e.reason } : e
-        ),
-        Effect.retry({ schedule: retrySchedule, while: isRetryableRead }),
+      Effect.flatMap(Clock.currentTimeMillis, (start) =>
+        withSlot(start + deadlineMs)(attempt(request)).pipe(Effect.retry({ schedule: retrySchedule, while: isRetryableRead }))
+      ).pipe(
         Effect.flatMap(({ body }) =>
           Schema.decodeUnknown(schema)(body).pipe(
             Effect.mapError((): AttemptFailure => ({ _tag: "Broken", reason: "unexpected response body" }))
           )
         ),
+        // a backstop: the slot wait and each attempt are already bounded by the deadline
         Effect.timeoutFail({
-          duration: options.deadline,
+          duration: Duration.sum(options.deadline, Duration.millis(50)),
           onTimeout: (): AttemptFailure => ({
             _tag: "TimedOut",
             reason: `no answer within the ${Duration.format(options.deadline)} deadline`
@@ -405,12 +423,9 @@ export const makeInventoryClient = (
       if (Option.isSome(options.authToken)) {
         request = HttpClientRequest.bearerToken(request, Redacted.value(options.authToken.value))
       }
-      return withSlot(attempt(request)).pipe(
-        Effect.mapError((e): AttemptFailure =>
-          // no slot means the request was never sent: as safe to repeat as a refused connection
-          e._tag === "InventoryUnavailable" ? { _tag: "Refused", reason: e.reason } : e
-        ),
-        Effect.retry({ schedule: retrySchedule, while: isRefused }),
+      return Effect.flatMap(Clock.currentTimeMillis, (start) =>
+        withSlot(start + deadlineMs)(attempt(request)).pipe(Effect.retry({ schedule: retrySchedule, while: isRefused }))
+      ).pipe(
         Effect.flatMap(({ body }) =>
           Schema.decodeUnknown(TransactionBody)(body).pipe(
             Effect.map(toTransaction),
@@ -430,6 +445,7 @@ export const makeInventoryClient = (
           if (f.status === 404) return new InventoryBookNotFound({ bookId })
           return new InventoryRejected({ status: f.status, detail: f.detail })
         }
+        if (f._tag === "Busy") return new InventoryBusy({ reason: f.reason })
         if (f._tag === "Refused") {
           // never reached the service: certainly not applied
           return new InventoryUnavailable({ reason: `not applied: ${f.reason}` })

@@ -1,0 +1,148 @@
+import { Clock, Config, Context, Duration, Effect, Layer, Ref } from "effect"
+import { UpstreamUnavailable } from "../domain/Errors.js"
+import { type InventoryClientService } from "./InventoryClient.js"
+
+/** The breaker's state: `closed` (calls flow), `open` (new orders fail fast), `half_open` (one trial order). */
+export type BreakerState = "closed" | "open" | "half_open"
+
+/** What `/health` shows of the breaker. */
+export interface BreakerSnapshot {
+  readonly state: BreakerState
+  /** Inventory calls that failed in a row (5xx, refused, reset, timeout, unknown outcome). */
+  readonly consecutiveFailures: number
+}
+
+/**
+ * A circuit breaker around the inventory: after `failureThreshold` consecutive failed calls it
+ * opens, and for `cooldown` new orders fail fast with 503 `upstream_unavailable` and
+ * `Retry-After` without calling the inventory; then one trial order is let through (half open):
+ * a call that succeeds closes it, one that fails opens it again.
+ */
+export interface CircuitBreakerService {
+  /** Lets a new order through, or fails with `UpstreamUnavailable` (`retryAfterSeconds` set) while open. */
+  readonly guard: Effect.Effect<void, UpstreamUnavailable>
+  /** Records the outcome of one inventory call (after its retries). */
+  readonly record: (outcome: "success" | "failure") => Effect.Effect<void>
+  readonly snapshot: Effect.Effect<BreakerSnapshot>
+}
+
+/** The inventory's circuit breaker. */
+export class CircuitBreaker extends Context.Tag("bookverse/CircuitBreaker")<CircuitBreaker, CircuitBreakerService>() {}
+
+/** When the breaker opens and how long it stays open. */
+export interface CircuitBreakerOptions {
+  readonly failureThreshold: number
+  readonly cooldown: Duration.Duration
+}
+
+/** `CIRCUIT_BREAKER_FAILURES` (5) and `CIRCUIT_BREAKER_COOLDOWN_SECONDS` (10). */
+export const CircuitBreakerConfig: Config.Config<CircuitBreakerOptions> = Config.all({
+  failureThreshold: Config.integer("CIRCUIT_BREAKER_FAILURES").pipe(
+    Config.withDefault(5),
+    Config.validate({ message: "must be an integer >= 1", validation: (n) => n >= 1 })
+  ),
+  cooldown: Config.number("CIRCUIT_BREAKER_COOLDOWN_SECONDS").pipe(
+    Config.withDefault(10),
+    Config.validate({ message: "must be a positive number of seconds", validation: (n) => n > 0 }),
+    Config.map((s) => Duration.millis(Math.round(s * 1000)))
+  )
+})
+
+interface Internal {
+  readonly state: BreakerState
+  readonly failures: number
+  /** When it last opened (epoch ms). */
+  readonly openedAt: number
+  /** When the half-open trial started (epoch ms), or 0. */
+  readonly trialAt: number
+}
+
+/** A breaker in memory (per process), timed by Effect's `Clock`. */
+export const makeCircuitBreaker = (options: CircuitBreakerOptions): Effect.Effect<CircuitBreakerService> =>
+  Effect.gen(function* () {
+    const cooldownMs = Duration.toMillis(options.cooldown)
+    const ref = yield* Ref.make<Internal>({ state: "closed", failures: 0, openedAt: 0, trialAt: 0 })
+
+    const guard = Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Ref.modify(ref, (s): readonly [number, Internal] => {
+        switch (s.state) {
+          case "closed":
+            return [0, s]
+          case "open":
+            if (now - s.openedAt >= cooldownMs) return [0, { ...s, state: "half_open", trialAt: now }]
+            return [Math.ceil((cooldownMs - (now - s.openedAt)) / 1000), s]
+          case "half_open":
+            // one trial at a time; a trial that never reported back gives way after a cool-down
+            if (now - s.trialAt >= cooldownMs) return [0, { ...s, trialAt: now }]
+            return [Math.ceil((cooldownMs - (now - s.trialAt)) / 1000), s]
+        }
+      }).pipe(
+        Effect.flatMap((retryAfter) =>
+          retryAfter === 0
+            ? Effect.void
+            : Effect.fail(
+                new UpstreamUnavailable({
+                  reason: "the inventory service is failing; the circuit breaker is open",
+                  retryAfterSeconds: Math.max(1, retryAfter)
+                })
+              )
+        )
+      )
+    )
+
+    const record = (outcome: "success" | "failure") =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Ref.modify(ref, (s): readonly [BreakerState | undefined, Internal] => {
+          if (outcome === "success") {
+            return s.state === "closed" && s.failures === 0
+              ? [undefined, s]
+              : [s.state === "closed" ? undefined : "closed", { state: "closed", failures: 0, openedAt: 0, trialAt: 0 }]
+          }
+          const failures = s.failures + 1
+          if (s.state === "half_open" || (s.state === "closed" && failures >= options.failureThreshold)) {
+            return ["open", { state: "open", failures, openedAt: now, trialAt: 0 }]
+          }
+          return [undefined, { ...s, failures }]
+        })
+      ).pipe(
+        Effect.flatMap((changed) =>
+          changed === undefined
+            ? Effect.void
+            : (changed === "open" ? Effect.logWarning : Effect.logInfo)("inventory circuit breaker changed state").pipe(
+                Effect.annotateLogs({ circuitBreaker: changed })
+              )
+        )
+      )
+
+    const snapshot = Effect.map(Ref.get(ref), (s): BreakerSnapshot => ({ state: s.state, consecutiveFailures: s.failures }))
+    return { guard, record, snapshot }
+  })
+
+/** The breaker configured by `CircuitBreakerConfig`. */
+export const CircuitBreakerLive = Layer.effect(CircuitBreaker, Effect.flatMap(CircuitBreakerConfig, makeCircuitBreaker))
+
+const isInventoryDown = (e: { readonly _tag: string }): boolean =>
+  e._tag === "InventoryUnavailable" || e._tag === "InventoryTimeout" || e._tag === "AdjustOutcomeUnknown"
+
+/**
+ * Decorates an inventory client so that every call's outcome is recorded by `breaker`: an answer
+ * (2xx or 4xx, a refused adjust included) is a success; 5xx, refused or broken connections,
+ * timeouts and unknown outcomes are failures. A full bulkhead is neither.
+ */
+export const withCircuitBreaker = (
+  client: InventoryClientService,
+  breaker: CircuitBreakerService
+): InventoryClientService => {
+  const observe = <A, E extends { readonly _tag: string }>(effect: Effect.Effect<A, E>) =>
+    effect.pipe(
+      Effect.tapBoth({
+        onSuccess: () => breaker.record("success"),
+        onFailure: (e) => (isInventoryDown(e) ? breaker.record("failure") : e._tag === "InventoryBusy" ? Effect.void : breaker.record("success"))
+      })
+    )
+  return {
+    getStock: (bookId) => observe(client.getStock(bookId)),
+    adjust: (bookId, change, note) => observe(client.adjust(bookId, change, note)),
+    findAdjustment: (bookId, note, since) => observe(client.findAdjustment(bookId, note, since))
+  }
+}
