@@ -16,6 +16,8 @@ import type { BookId } from "./domain/Ids.js"
 import { InMemoryDatabase } from "./layers/Database.js"
 import { Checkout, makeCheckout } from "./services/Checkout.js"
 import { CircuitBreaker, makeCircuitBreaker } from "./services/CircuitBreaker.js"
+import { NoCrashPoints } from "./services/CrashPoints.js"
+import { makeRecovery, Recovery } from "./services/Recovery.js"
 import { HealthProbeLive } from "./services/Health.js"
 import { IdempotencyStore, makeIdempotencyStore } from "./services/IdempotencyStore.js"
 import {
@@ -30,7 +32,7 @@ import { OrderRepo, OrderRepoLive } from "./services/OrderRepo.js"
 import { Outbox, OutboxLive } from "./services/Outbox.js"
 import { PaymentDeclined, PaymentGateway, type PaymentReceipt } from "./services/PaymentGateway.js"
 
-export { Checkout, CircuitBreaker, IdempotencyStore, InventoryClient, OrderRepo, Outbox, PaymentGateway }
+export { Checkout, CircuitBreaker, IdempotencyStore, InventoryClient, OrderRepo, Outbox, PaymentGateway, Recovery }
 
 // ---------------------------------------------------------------------------------------------
 // In-memory inventory
@@ -246,13 +248,25 @@ export const testCheckoutLayer = (options: {
   readonly stock?: Readonly<Record<string, number>>
   readonly payments?: ReadonlyArray<PaymentScript>
 } = {}) =>
-  Layer.scoped(Checkout, makeCheckout({ shutdownGrace: Duration.seconds(1) })).pipe(
+  Layer.mergeAll(
+    Layer.scoped(Checkout, makeCheckout({ shutdownGrace: Duration.seconds(1), lease: Duration.seconds(30) })),
+    Layer.effect(
+      Recovery,
+      makeRecovery({
+        interval: Duration.seconds(5),
+        lease: Duration.seconds(30),
+        batchSize: 50,
+        maxBackoff: Duration.minutes(5)
+      })
+    )
+  ).pipe(
     Layer.provideMerge(
       Layer.mergeAll(
         InMemoryInventory.layer(options.stock),
         ScriptedPayments.layer(options.payments),
         TestRepositories,
-        TestCircuitBreaker
+        TestCircuitBreaker,
+        NoCrashPoints
       )
     ),
     Layer.provideMerge(InMemoryDatabase)

@@ -7,6 +7,7 @@ import { HandlersLive } from "../http/Handlers.js"
 import { requestMiddleware } from "../http/Middleware.js"
 import { DatabaseLive } from "./Database.js"
 import { LoggingLive } from "./Logging.js"
+import { RecoveryLoopLive } from "../services/Recovery.js"
 import { CheckoutServicesLive } from "./Services.js"
 
 /** `PORT` (8000) and `HOST` (0.0.0.0) the api listens on. */
@@ -32,14 +33,13 @@ export const HttpApiLive = HttpApiBuilder.serve().pipe(
 
 /**
  * The whole api process: JSON logging, the database from `DATABASE_URL` (migrated when
- * `MIGRATE_ON_START`), the saga and its live services, and the Node HTTP server on `HOST:PORT`.
+ * `MIGRATE_ON_START`), the saga and its live services, the recovery loop, and the Node HTTP
+ * server on `HOST:PORT`.
  */
 export const ApiLive = Layer.unwrapEffect(
   Config.all({ listen: ListenConfig(8000), migrateOnStart: MigrateOnStart }).pipe(
     Config.map(({ listen, migrateOnStart }) =>
-      HttpApiLive.pipe(
-        HttpServer.withLogAddress,
-        Layer.provide(NodeHttpServer.layer(createServer, listen)),
+      Layer.merge(HttpApiLive.pipe(HttpServer.withLogAddress, Layer.provide(NodeHttpServer.layer(createServer, listen))), RecoveryLoopLive).pipe(
         Layer.provide(CheckoutServicesLive),
         Layer.provide(DatabaseLive({ migrateOnStart }))
       )

@@ -67,6 +67,30 @@ const migrations = {
         last_error TEXT
       )`
     yield* sql`CREATE INDEX outbox_events_due ON outbox_events (processed_at, next_attempt_at)`
+  }),
+  // The outbox worker's lease per claimed row (`claimed_by` until `lease_until`), and dead rows
+  // (`dead_at`: kept and visible, never retried). Creation order within an order needs a tie-break
+  // for rows written in the same millisecond: SQLite's implicit `rowid` grows with every insert;
+  // Postgres has none, so it gets a `seq` column (see `Outbox.claimDue`).
+  "0002_outbox_leases": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`ALTER TABLE outbox_events ADD COLUMN claimed_by TEXT`
+    yield* sql`ALTER TABLE outbox_events ADD COLUMN lease_until TEXT`
+    yield* sql`ALTER TABLE outbox_events ADD COLUMN dead_at TEXT`
+    yield* sql.onDialectOrElse({
+      pg: () => sql`ALTER TABLE outbox_events ADD COLUMN seq BIGSERIAL`,
+      orElse: () => Effect.void
+    })
+    yield* sql`CREATE INDEX outbox_events_aggregate ON outbox_events (aggregate_id, created_at)`
+  }),
+  // The recovery loop's claim on an order (one process at a time, until `lease_until`) and its
+  // backoff (`recovery_attempts`, `next_recovery_at`).
+  "0003_order_recovery": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`ALTER TABLE orders ADD COLUMN lease_owner TEXT`
+    yield* sql`ALTER TABLE orders ADD COLUMN lease_until TEXT`
+    yield* sql`ALTER TABLE orders ADD COLUMN recovery_attempts INTEGER NOT NULL DEFAULT 0`
+    yield* sql`ALTER TABLE orders ADD COLUMN next_recovery_at TEXT`
   })
 }
 

@@ -1,5 +1,7 @@
 import { Effect, Layer } from "effect"
 import { CheckoutLive } from "../services/Checkout.js"
+import { CrashPointsLive } from "../services/CrashPoints.js"
+import { RecoveryLive } from "../services/Recovery.js"
 import { HealthProbeLive } from "../services/Health.js"
 import { IdempotencyStoreLive } from "../services/IdempotencyStore.js"
 import { CircuitBreaker, CircuitBreakerLive, withCircuitBreaker } from "../services/CircuitBreaker.js"
@@ -29,10 +31,11 @@ export const InventoryLive = Layer.effect(
 ).pipe(Layer.provide(InventoryHttpClientLive), Layer.provideMerge(CircuitBreakerLive))
 
 /**
- * The saga with its live collaborators (HTTP inventory, simulated payment, SQL repositories),
- * plus the repositories and health probe themselves; needs a `SqlClient`.
+ * The saga and recovery with their live collaborators (HTTP inventory behind a circuit breaker,
+ * simulated payment, SQL repositories), plus those collaborators and the health probe; needs a
+ * `SqlClient`.
  */
 export const CheckoutServicesLive = Layer.provideMerge(
-  Layer.mergeAll(CheckoutLive, HealthProbeLive),
-  Layer.mergeAll(RepositoriesLive, InventoryLive, SimulatedPaymentGatewayLive)
+  Layer.mergeAll(CheckoutLive, HealthProbeLive, RecoveryLive),
+  Layer.mergeAll(RepositoriesLive, InventoryLive, SimulatedPaymentGatewayLive, CrashPointsLive)
 )

@@ -36,6 +36,7 @@ import {
   type StockState
 } from "../domain/Order.js"
 import { CircuitBreaker } from "./CircuitBreaker.js"
+import { CrashPoints } from "./CrashPoints.js"
 import { IdempotencyStore, type KeyScope } from "./IdempotencyStore.js"
 import {
   type AdjustError,
@@ -55,11 +56,11 @@ export interface PlacedOrder {
 }
 
 /** A decision about money that a key replays (what `IdempotencyStore.complete` stores). */
-const StoredOutcome = Schema.Union(
+export const StoredOutcome = Schema.Union(
   Schema.Struct({ outcome: Schema.Literal("confirmed"), order: Order }),
   Schema.Struct({ outcome: Schema.Literal("payment_failed"), orderId: Schema.String, reason: Schema.String })
 )
-type StoredOutcome = typeof StoredOutcome.Type
+export type StoredOutcome = typeof StoredOutcome.Type
 
 /**
  * The order saga (ARCHITECTURE.md, "The saga", steps 2-9), written against service tags only.
@@ -90,10 +91,23 @@ export class Checkout extends Context.Tag("bookverse/Checkout")<Checkout, Checko
 export interface CheckoutOptions {
   /** How long shutdown waits for sagas in flight (`SHUTDOWN_GRACE_SECONDS`, default 10). */
   readonly shutdownGrace: Duration.Duration
+  /**
+   * How long a new order belongs to its saga before recovery may take it over, and how long a
+   * PENDING order must go without a journal write to count as abandoned (`RECOVERY_LEASE_SECONDS`, 30).
+   */
+  readonly lease: Duration.Duration
 }
 
-/** `SHUTDOWN_GRACE_SECONDS` (10). */
+/** `RECOVERY_LEASE_SECONDS` (30): see `CheckoutOptions.lease`. */
+export const RecoveryLease = Config.number("RECOVERY_LEASE_SECONDS").pipe(
+  Config.withDefault(30),
+  Config.validate({ message: "must be a positive number of seconds", validation: (n) => n > 0 }),
+  Config.map((s) => Duration.millis(Math.round(s * 1000)))
+)
+
+/** `SHUTDOWN_GRACE_SECONDS` (10) and `RECOVERY_LEASE_SECONDS` (30). */
 export const CheckoutConfig: Config.Config<CheckoutOptions> = Config.all({
+  lease: RecoveryLease,
   shutdownGrace: Config.number("SHUTDOWN_GRACE_SECONDS").pipe(
     Config.withDefault(10),
     Config.validate({ message: "must be a number of seconds >= 0", validation: (n) => n >= 0 }),
@@ -103,7 +117,8 @@ export const CheckoutConfig: Config.Config<CheckoutOptions> = Config.all({
 
 const decodeOrderId = Schema.decodeUnknownOption(OrderId)
 const decodeStored = Schema.decodeUnknownOption(StoredOutcome)
-const encodeStored = Schema.encodeSync(StoredOutcome)
+/** A key's stored outcome as the JSON the store keeps. */
+export const encodeStored = Schema.encodeSync(StoredOutcome)
 
 /** The `data` of an `order.created` event: what the rest of the platform learns of a new order. */
 export const orderCreatedData = (order: Order, userId: string) => ({
@@ -151,6 +166,7 @@ export const makeCheckout = (options: CheckoutOptions) =>
     const orders = yield* OrderRepo
     const keys = yield* IdempotencyStore
     const breaker = yield* CircuitBreaker
+    const crash = yield* CrashPoints
 
     const sagas = yield* FiberSet.make<PlacedOrder, CheckoutError>()
     yield* Effect.addFinalizer(() =>
@@ -208,7 +224,8 @@ export const makeCheckout = (options: CheckoutOptions) =>
           idempotencyKey: scope?.key ?? null,
           items,
           total,
-          createdAt
+          createdAt,
+          leaseUntil: new Date(createdAt.getTime() + Duration.toMillis(options.lease))
         })
         if (scope !== undefined) yield* keys.attachOrder(scope, orderId)
         yield* Effect.annotateLogsScoped({ orderId })
@@ -222,6 +239,7 @@ export const makeCheckout = (options: CheckoutOptions) =>
         const take = (item: OrderItem, lineNo: number) =>
           inventory.adjust(item.bookId, -item.qty, `order:${orderId}:${lineNo}`).pipe(
             Effect.zipLeft(journal(lineNo, "taken")),
+            Effect.zipLeft(crash.reached("after-take")),
             Effect.catchAll((e): Effect.Effect<never, SagaFailure> => {
               switch (e._tag) {
                 case "InsufficientOnHand":
@@ -281,6 +299,7 @@ export const makeCheckout = (options: CheckoutOptions) =>
               )
             )
             yield* orders.setPayment(orderId, "succeeded", receipt.reference)
+            yield* crash.reached("after-payment")
           })
         )
 

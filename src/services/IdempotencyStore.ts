@@ -35,6 +35,15 @@ export interface IdempotencyStoreService {
   readonly complete: (scope: KeyScope, status: number, body: unknown, now: Date) => Effect.Effect<void>
   /** Forgets an in-flight claim, so the same key may be tried again. */
   readonly release: (scope: KeyScope) => Effect.Effect<void>
+  /** `complete` for the in-flight key that created `orderId` (used by recovery). */
+  readonly completeForOrder: (orderId: OrderId, status: number, body: unknown, now: Date) => Effect.Effect<void>
+  /** `release` for the in-flight key that created `orderId` (used by recovery). */
+  readonly releaseForOrder: (orderId: OrderId) => Effect.Effect<void>
+  /**
+   * Forgets in-flight claims that never created an order and were taken before `before` (their
+   * process died between the claim and the order insert). Returns how many.
+   */
+  readonly releaseAbandoned: (before: Date) => Effect.Effect<number>
 }
 
 /** Idempotency keys (table `idempotency_keys`). */
@@ -167,7 +176,26 @@ export const makeIdempotencyStore = (options: IdempotencyOptions) =>
       release: (scope) =>
         sql`DELETE FROM idempotency_keys
             WHERE user_id = ${scope.userId} AND idempotency_key = ${scope.key}
-              AND fingerprint = ${scope.fingerprint} AND state = 'in_progress'`.pipe(Effect.asVoid, Effect.orDie)
+              AND fingerprint = ${scope.fingerprint} AND state = 'in_progress'`.pipe(Effect.asVoid, Effect.orDie),
+
+      completeForOrder: (orderId, status, body, now) => {
+        const expires = new Date(now.getTime() + Duration.toMillis(options.ttl)).toISOString()
+        return sql`UPDATE idempotency_keys
+            SET state = 'completed', response_status = ${status}, response_body = ${JSON.stringify(body)},
+                locked_at = NULL, expires_at = ${expires}
+            WHERE order_id = ${orderId} AND state = 'in_progress'`.pipe(Effect.asVoid, Effect.orDie)
+      },
+
+      releaseForOrder: (orderId) =>
+        sql`DELETE FROM idempotency_keys WHERE order_id = ${orderId} AND state = 'in_progress'`.pipe(
+          Effect.asVoid,
+          Effect.orDie
+        ),
+
+      releaseAbandoned: (before) =>
+        sql<{ user_id: string }>`DELETE FROM idempotency_keys
+            WHERE state = 'in_progress' AND order_id IS NULL AND locked_at < ${before.toISOString()}
+            RETURNING user_id`.pipe(Effect.map((rows) => rows.length), Effect.orDie)
     })
   })
 

@@ -1,5 +1,5 @@
 import { SqlClient, SqlSchema } from "@effect/sql"
-import { Context, Effect, Layer, Option, Schema } from "effect"
+import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
 import { BookId, OrderId, UserId } from "../domain/Ids.js"
 import { Cents, Currency } from "../domain/Money.js"
 import { Order, OrderItem, OrderStatus, PaymentState, StockState } from "../domain/Order.js"
@@ -13,6 +13,8 @@ export interface NewOrder {
   readonly items: ReadonlyArray<OrderItem>
   readonly total: Cents
   readonly createdAt: Date
+  /** Until when the saga that creates it owns it; recovery leaves it alone until then. */
+  readonly leaseUntil: Date
 }
 
 /** An order with its saga journal: each line's stock state and the payment outcome. */
@@ -23,6 +25,8 @@ export interface OrderRecord {
   readonly paymentState: PaymentState
   readonly lineStates: ReadonlyArray<StockState>
   readonly updatedAt: Date
+  /** How often recovery has had to put it off. */
+  readonly recoveryAttempts: number
 }
 
 /**
@@ -55,10 +59,25 @@ export interface OrderRepoService {
   readonly findById: (orderId: OrderId) => Effect.Effect<Option.Option<Order>>
   /** The order with its journal. */
   readonly findRecord: (orderId: OrderId) => Effect.Effect<Option.Option<OrderRecord>>
+  /**
+   * Up to `limit` PENDING orders that recovery should take (oldest first): no lease in force at
+   * `now`, and either recovery's backoff has run out or (never deferred) no journal write since
+   * `staleBefore`.
+   */
+  readonly findRecoverable: (now: Date, staleBefore: Date, limit: number) => Effect.Effect<ReadonlyArray<OrderId>>
+  /**
+   * Claims a PENDING order for `owner` until `until` with one atomic update; false when another
+   * process holds it or it is no longer PENDING.
+   */
+  readonly claim: (orderId: OrderId, owner: string, now: Date, until: Date) => Effect.Effect<boolean>
+  /** Gives up a claim and asks recovery to try again at `nextAt` (counts an attempt). */
+  readonly deferRecovery: (orderId: OrderId, nextAt: Date) => Effect.Effect<number>
 }
 
 /** Orders and the saga journal (tables `orders`, `order_items`). */
 export class OrderRepo extends Context.Tag("bookverse/OrderRepo")<OrderRepo, OrderRepoService>() {}
+
+const nowIso = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
 
 /** Integers come back as numbers from SQLite and as strings (BIGINT) from Postgres. */
 const DbInt = Schema.Union(Schema.Int, Schema.NumberFromString.pipe(Schema.int()))
@@ -71,7 +90,8 @@ const OrderRow = Schema.Struct({
   total_cents: DbInt,
   payment_state: PaymentState,
   created_at: Schema.String,
-  updated_at: Schema.String
+  updated_at: Schema.String,
+  recovery_attempts: DbInt
 })
 
 const ItemRow = Schema.Struct({
@@ -93,7 +113,7 @@ export const OrderRepoLive = Layer.effect(
     const findOrderRow = SqlSchema.findOne({
       Request: OrderId,
       Result: OrderRow,
-      execute: (id) => sql`SELECT id, user_id, idempotency_key, status, total_cents, payment_state, created_at, updated_at FROM orders WHERE id = ${id}`
+      execute: (id) => sql`SELECT id, user_id, idempotency_key, status, total_cents, payment_state, created_at, updated_at, recovery_attempts FROM orders WHERE id = ${id}`
     })
     const findItemRows = SqlSchema.findAll({
       Request: OrderId,
@@ -129,7 +149,8 @@ export const OrderRepoLive = Layer.effect(
           idempotencyKey: o.idempotency_key,
           paymentState: o.payment_state,
           lineStates: items.map((i) => i.stock_state),
-          updatedAt: new Date(o.updated_at)
+          updatedAt: new Date(o.updated_at),
+          recoveryAttempts: o.recovery_attempts
         })
       }).pipe(Effect.orDie, Effect.withSpan("OrderRepo.findRecord"))
 
@@ -140,8 +161,8 @@ export const OrderRepoLive = Layer.effect(
           .withTransaction(
             Effect.gen(function* () {
               yield* sql`
-                INSERT INTO orders (id, user_id, idempotency_key, status, total_cents, currency, payment_state, created_at, updated_at)
-                VALUES (${order.orderId}, ${order.userId}, ${order.idempotencyKey}, 'PENDING', ${order.total}, ${Currency}, 'none', ${at}, ${at})`
+                INSERT INTO orders (id, user_id, idempotency_key, status, total_cents, currency, payment_state, created_at, updated_at, lease_until)
+                VALUES (${order.orderId}, ${order.userId}, ${order.idempotencyKey}, 'PENDING', ${order.total}, ${Currency}, 'none', ${at}, ${at}, ${order.leaseUntil.toISOString()})`
               yield* sql`INSERT INTO order_items ${sql.insert(
                 order.items.map((item, lineNo) => ({
                   order_id: order.orderId,
@@ -160,12 +181,18 @@ export const OrderRepoLive = Layer.effect(
       },
 
       setLineState: (orderId, lineNo, state) =>
-        sql`UPDATE order_items SET stock_state = ${state}, updated_at = ${new Date().toISOString()}
-            WHERE order_id = ${orderId} AND line_no = ${lineNo}`.pipe(Effect.asVoid, Effect.orDie),
+        Effect.flatMap(
+          nowIso,
+          (at) => sql`UPDATE order_items SET stock_state = ${state}, updated_at = ${at}
+                      WHERE order_id = ${orderId} AND line_no = ${lineNo}`
+        ).pipe(Effect.asVoid, Effect.orDie),
 
       setPayment: (orderId, state, reference) =>
-        sql`UPDATE orders SET payment_state = ${state}, payment_reference = ${reference}, updated_at = ${new Date().toISOString()}
-            WHERE id = ${orderId}`.pipe(Effect.asVoid, Effect.orDie),
+        Effect.flatMap(
+          nowIso,
+          (at) => sql`UPDATE orders SET payment_state = ${state}, payment_reference = ${reference}, updated_at = ${at}
+                      WHERE id = ${orderId}`
+        ).pipe(Effect.asVoid, Effect.orDie),
 
       finish: (orderId, status, reason, now) =>
         sql<{ id: string }>`UPDATE orders SET status = ${status}, failure_reason = ${reason}, updated_at = ${now.toISOString()}
@@ -188,7 +215,47 @@ export const OrderRepoLive = Layer.effect(
           .pipe(Effect.orDie, Effect.withSpan("OrderRepo.confirm")),
 
       findById: (orderId) => Effect.map(findRecord(orderId), Option.map((r) => r.order)),
-      findRecord
+      findRecord,
+
+      findRecoverable: (now, staleBefore, limit) => {
+        const at = now.toISOString()
+        const stale = staleBefore.toISOString()
+        return sql<{ id: string }>`
+          SELECT o.id FROM orders o
+          WHERE o.status = 'PENDING'
+            AND (o.lease_until IS NULL OR o.lease_until < ${at})
+            AND (
+              -- recovery already had it: its backoff decides
+              (o.next_recovery_at IS NOT NULL AND o.next_recovery_at <= ${at})
+              -- otherwise: its saga has written nothing to the journal for a whole lease
+              OR (o.next_recovery_at IS NULL AND o.updated_at < ${stale}
+                  AND NOT EXISTS (SELECT 1 FROM order_items i WHERE i.order_id = o.id AND i.updated_at >= ${stale})))
+          ORDER BY o.created_at
+          LIMIT ${limit}`.pipe(
+          Effect.flatMap(Schema.decodeUnknown(Schema.Array(Schema.Struct({ id: OrderId })))),
+          Effect.map((rows) => rows.map((r) => r.id)),
+          Effect.orDie
+        )
+      },
+
+      claim: (orderId, owner, now, until) =>
+        sql<{ id: string }>`
+          UPDATE orders SET lease_owner = ${owner}, lease_until = ${until.toISOString()}
+          WHERE id = ${orderId} AND status = 'PENDING' AND (lease_until IS NULL OR lease_until < ${now.toISOString()})
+          RETURNING id`.pipe(
+          Effect.map((rows) => rows.length === 1),
+          Effect.orDie
+        ),
+
+      deferRecovery: (orderId, nextAt) =>
+        sql<{ recovery_attempts: number | string }>`
+          UPDATE orders SET recovery_attempts = recovery_attempts + 1, next_recovery_at = ${nextAt.toISOString()},
+                 lease_owner = NULL, lease_until = NULL
+          WHERE id = ${orderId}
+          RETURNING recovery_attempts`.pipe(
+          Effect.map((rows) => Number(rows[0]?.recovery_attempts ?? 0)),
+          Effect.orDie
+        )
     })
   })
 )
