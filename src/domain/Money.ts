@@ -27,12 +27,19 @@ export const decimalToCents = (amount: BigDecimal.BigDecimal): Either.Either<Cen
   const cents = BigDecimal.normalize(BigDecimal.multiply(normalized, HUNDRED))
   // scale <= 0 after normalising means a whole number of cents
   const value = cents.value * 10n ** BigInt(Math.max(0, -cents.scale))
+  // beyond 2^53 cents a number is not exact, and Cents.make would throw instead of failing
+  if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)) {
+    return Either.left("is too large")
+  }
   return Either.right(Cents.make(Number(value)))
 }
 
 /** Formats cents as a decimal string with exactly 2 fraction digits: 1699 -> "16.99". */
-export const centsToDecimalString = (cents: number): string =>
-  BigDecimal.format(BigDecimal.scale(BigDecimal.make(BigInt(cents), 2), 2))
+export const centsToDecimalString = (cents: number): string => {
+  // not BigDecimal.format: it normalises, dropping trailing zeros (1690 -> "16.9", 0 -> "0")
+  const digits = BigInt(Math.abs(cents)).toString().padStart(3, "0")
+  return `${cents < 0 ? "-" : ""}${digits.slice(0, -2)}.${digits.slice(-2)}`
+}
 
 /**
  * Cents as the JSON number the API speaks (at most 2 fraction digits): 1699 -> 16.99.

@@ -46,10 +46,12 @@ const Lines = Schema.Array(OrderLineRequest).pipe(
     const seen = new Set<string>()
     const issues: Array<Schema.FilterIssue> = []
     lines.forEach((line, i) => {
-      if (seen.has(line.bookId)) {
+      // UUIDs are case-insensitive: "ABC..." and "abc..." are the same book
+      const bookId = line.bookId.toLowerCase()
+      if (seen.has(bookId)) {
         issues.push({ path: [i, "bookId"], message: "appears on more than one line" })
       }
-      seen.add(line.bookId)
+      seen.add(bookId)
     })
     return issues
   })

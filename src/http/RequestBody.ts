@@ -65,6 +65,10 @@ export const readOrderSubmission = (
       HttpServerRequest.withMaxBodySize(Option.some(MAX_BODY_BYTES)),
       Effect.mapError(() => invalid("The body could not be read", "body", `must be at most ${MAX_BODY_BYTES} bytes of UTF-8`))
     )
+    // withMaxBodySize is honoured by the Node server only; a web Request (fromWeb) is read whole
+    if (Buffer.byteLength(text, "utf8") > MAX_BODY_BYTES) {
+      return yield* Effect.fail(invalid("The body is too large", "body", `must be at most ${MAX_BODY_BYTES} bytes`))
+    }
     if (text.trim() === "") return yield* Effect.fail(invalid("The body is required", "body", "is required"))
     const json = yield* Effect.try({
       try: (): unknown => JSON.parse(text),
