@@ -229,6 +229,15 @@ export const makeCheckout = (options: CheckoutOptions) =>
         })
         if (scope !== undefined) yield* keys.attachOrder(scope, orderId)
         yield* Effect.annotateLogsScoped({ orderId })
+        // The heartbeat: while this saga lives it keeps its lease, so recovery never acts on an
+        // order that is still being worked on, however long one inventory call takes.
+        const leaseMs = Duration.toMillis(options.lease)
+        yield* now.pipe(
+          Effect.flatMap((at) => orders.extendLease(orderId, new Date(at.getTime() + leaseMs))),
+          Effect.delay(Duration.millis(leaseMs / 3)),
+          Effect.forever,
+          Effect.forkScoped
+        )
 
         // The journal: each line's stock state is written before the next step starts.
         const states: Array<StockState> = items.map(() => "pending")

@@ -453,10 +453,12 @@ export const makeInventoryClient = (
         return undefined
       }
       const startedAt = new Date(yield* Clock.currentTimeMillis)
+      let lastFailure: AttemptFailure | undefined
       for (let send = 1; send <= 2; send++) {
         const outcome = yield* Effect.either(sendAdjust(bookId, change, note))
         if (Either.isRight(outcome)) return outcome.right
         const failure = outcome.left
+        lastFailure = failure
         const final = rejected(failure)
         if (final !== undefined) {
           // the first send's outcome was settled as not applied, so a refused re-send leaves nothing held
@@ -475,6 +477,11 @@ export const makeInventoryClient = (
           Effect.annotateLogs({ bookId, note, failure: failure._tag })
         )
       }
+      if (lastFailure?._tag === "ServerError") {
+        // it answered, twice, and its log shows neither send: certainly not applied
+        return yield* Effect.fail(new InventoryUnavailable({ reason: `not applied: ${lastFailure.reason}` }))
+      }
+      // a timed-out or broken request may still be applied later: recovery settles it from the log
       return yield* Effect.fail(new AdjustOutcomeUnknown({ bookId, note, reason: "still unknown after one re-send" }))
     })
 

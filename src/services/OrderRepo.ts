@@ -70,6 +70,8 @@ export interface OrderRepoService {
    * process holds it or it is no longer PENDING.
    */
   readonly claim: (orderId: OrderId, owner: string, now: Date, until: Date) => Effect.Effect<boolean>
+  /** Extends the running saga's hold on its PENDING order to `until` (its heartbeat). */
+  readonly extendLease: (orderId: OrderId, until: Date) => Effect.Effect<void>
   /** Gives up a claim and asks recovery to try again at `nextAt` (counts an attempt). */
   readonly deferRecovery: (orderId: OrderId, nextAt: Date) => Effect.Effect<number>
 }
@@ -244,6 +246,12 @@ export const OrderRepoLive = Layer.effect(
           WHERE id = ${orderId} AND status = 'PENDING' AND (lease_until IS NULL OR lease_until < ${now.toISOString()})
           RETURNING id`.pipe(
           Effect.map((rows) => rows.length === 1),
+          Effect.orDie
+        ),
+
+      extendLease: (orderId, until) =>
+        sql`UPDATE orders SET lease_until = ${until.toISOString()} WHERE id = ${orderId} AND status = 'PENDING'`.pipe(
+          Effect.asVoid,
           Effect.orDie
         ),
 
