@@ -241,12 +241,14 @@ export const TestRepositories = Layer.mergeAll(
 
 /**
  * The real saga on an in-memory inventory seeded with `stock` (book id -> copies), a scripted
- * gateway (`payments`, then approve) and a fresh in-memory database. Provides `Checkout`, the
+ * gateway (`payments`, then approve) and a fresh in-memory database (or `database`). Provides `Checkout`, the
  * repositories, `SqlClient`, and the `InMemoryInventory` and `ScriptedPayments` controls.
  */
 export const testCheckoutLayer = (options: {
   readonly stock?: Readonly<Record<string, number>>
   readonly payments?: ReadonlyArray<PaymentScript>
+  /** The database to use instead of a fresh in-memory SQLite (it must be migrated). */
+  readonly database?: Layer.Layer<SqlClient.SqlClient>
 } = {}) =>
   Layer.mergeAll(
     Layer.scoped(Checkout, makeCheckout({ shutdownGrace: Duration.seconds(1), lease: Duration.seconds(30) })),
@@ -269,7 +271,7 @@ export const testCheckoutLayer = (options: {
         NoCrashPoints
       )
     ),
-    Layer.provideMerge(InMemoryDatabase)
+    Layer.provideMerge(options.database ?? InMemoryDatabase)
   )
 
 export { CreateOrderRequest } from "./domain/Order.js"

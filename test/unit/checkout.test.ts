@@ -12,6 +12,7 @@ import {
   ScriptedPayments,
   testCheckoutLayer
 } from "../../src/testing.js"
+import { testDatabases } from "../support/databases.js"
 import { fingerprint } from "../../src/domain/Fingerprint.js"
 import { OrderId } from "../../src/domain/Ids.js"
 
@@ -31,15 +32,15 @@ const failureTag = <A, E extends { readonly _tag: string }>(exit: Exit.Exit<A, E
   })
 
 const countOrders = Effect.flatMap(SqlClient.SqlClient, (sql) =>
-  sql<{ n: number }>`SELECT COUNT(*) AS n FROM orders`.pipe(Effect.map((rows) => rows[0]?.n ?? -1), Effect.orDie)
+  sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM orders`.pipe(Effect.map((rows) => Number(rows[0]?.n ?? -1)), Effect.orDie)
 )
 const outboxRows = Effect.flatMap(SqlClient.SqlClient, (sql) =>
-  sql<{ aggregate_id: string; type: string; payload: string }>`SELECT aggregate_id, type, payload FROM outbox_events`.pipe(
+  sql<{ aggregate_id: string; type: string; payload: unknown }>`SELECT aggregate_id, type, payload FROM outbox_events`.pipe(
     Effect.orDie
   )
 )
 
-describe("Checkout saga", () => {
+describe.each(testDatabases)("Checkout saga [$name]", (db) => {
   it.effect("confirms a 2-line order: takes both stocks, charges the exact total, writes the outbox event", () =>
     Effect.gen(function* () {
       const checkout = yield* Checkout
@@ -57,17 +58,18 @@ describe("Checkout saga", () => {
       expect(events).toHaveLength(1)
       expect(events[0]!.type).toBe("order.created")
       expect(events[0]!.aggregate_id).toBe(placed.order.orderId)
-      expect(JSON.parse(events[0]!.payload)).toMatchObject({ orderId: placed.order.orderId, userId: "reader-1", total: 34.28 })
+      const payload = events[0]!.payload // JSON text on SQLite, jsonb (parsed) on Postgres
+      expect(typeof payload === "string" ? JSON.parse(payload) : payload).toMatchObject({ orderId: placed.order.orderId, userId: "reader-1", total: 34.28 })
       const stored = yield* checkout.getOrder(placed.order.orderId)
       expect(stored.status).toBe("CONFIRMED")
       expect(stored.total).toBe(3428)
-    }).pipe(Effect.provide(testCheckoutLayer({ stock: { [A]: 10, [B]: 5 } }))))
+    }).pipe(Effect.provide(testCheckoutLayer({ database: db.layer(), stock: { [A]: 10, [B]: 5 } }))))
 
   it.effect("adds 3 x 0.10 to exactly 0.30", () =>
     Effect.gen(function* () {
       const placed = yield* (yield* Checkout).placeOrder(order([[A, 3, 0.1]]), Option.none())
       expect(placed.order.total).toBe(30)
-    }).pipe(Effect.provide(testCheckoutLayer({ stock: { [A]: 10 } }))))
+    }).pipe(Effect.provide(testCheckoutLayer({ database: db.layer(), stock: { [A]: 10 } }))))
 
   it.effect("pre-check: every short line is reported with what is on hand, nothing is written or taken", () =>
     Effect.gen(function* () {
@@ -88,14 +90,14 @@ describe("Checkout saga", () => {
       yield* inventory.setStock(C, 9)
       const placed = yield* checkout.placeOrder(order([[A, 5, 1], [B, 1, 1], [C, 9, 1]]), Option.some("k"))
       expect(placed.order.status).toBe("CONFIRMED")
-    }).pipe(Effect.provide(testCheckoutLayer({ stock: { [A]: 2, [B]: 1, [C]: 0 } }))))
+    }).pipe(Effect.provide(testCheckoutLayer({ database: db.layer(), stock: { [A]: 2, [B]: 1, [C]: 0 } }))))
 
   it.effect("pre-check: a book the inventory does not know is unknown_book, no order row", () =>
     Effect.gen(function* () {
       const exit = yield* Effect.exit((yield* Checkout).placeOrder(order([[A, 1, 1], [MISSING, 1, 1]]), Option.none()))
       expect(exit).toEqual(Exit.fail(expect.objectContaining({ _tag: "UnknownBook", bookIds: [MISSING] })))
       expect(yield* countOrders).toBe(0)
-    }).pipe(Effect.provide(testCheckoutLayer({ stock: { [A]: 2 } }))))
+    }).pipe(Effect.provide(testCheckoutLayer({ database: db.layer(), stock: { [A]: 2 } }))))
 
   it.effect("payment declined: every taken line is given back, PAYMENT_FAILED, and the key replays the decline", () =>
     Effect.gen(function* () {
@@ -118,7 +120,7 @@ describe("Checkout saga", () => {
       const replay = yield* Effect.exit(checkout.placeOrder(request, Option.some("pay")))
       expect(replay).toEqual(Exit.fail(expect.objectContaining({ _tag: "PaymentFailed", orderId, replayed: true })))
       expect((yield* inventory.calls).length).toBe(callsBefore)
-    }).pipe(Effect.provide(testCheckoutLayer({ stock: { [A]: 10, [B]: 5 }, payments: ["decline"] }))))
+    }).pipe(Effect.provide(testCheckoutLayer({ database: db.layer(), stock: { [A]: 10, [B]: 5 }, payments: ["decline"] }))))
 
   it.effect("a take refused part-way gives back only the taken lines, in reverse order; CANCELLED; key released", () =>
     Effect.gen(function* () {
@@ -141,7 +143,7 @@ describe("Checkout saga", () => {
       expect(orders).toEqual([{ status: "CANCELLED" }])
       const again = yield* checkout.placeOrder(order([[A, 1, 1], [B, 2, 1], [C, 3, 1]]), Option.some("race"))
       expect(again.order.status).toBe("CONFIRMED")
-    }).pipe(Effect.provide(testCheckoutLayer({ stock: { [A]: 5, [B]: 5, [C]: 5 } }))))
+    }).pipe(Effect.provide(testCheckoutLayer({ database: db.layer(), stock: { [A]: 5, [B]: 5, [C]: 5 } }))))
 
   it.effect("an inventory outage on a take compensates, CANCELLED, upstream_unavailable", () =>
     Effect.gen(function* () {
@@ -151,7 +153,7 @@ describe("Checkout saga", () => {
       const exit = yield* Effect.exit(checkout.placeOrder(order([[A, 1, 1], [B, 1, 1]]), Option.none()))
       expect(failureTag(exit)).toBe("UpstreamUnavailable")
       expect([yield* inventory.stockOf(A), yield* inventory.stockOf(B)]).toEqual([3, 3])
-    }).pipe(Effect.provide(testCheckoutLayer({ stock: { [A]: 3, [B]: 3 } }))))
+    }).pipe(Effect.provide(testCheckoutLayer({ database: db.layer(), stock: { [A]: 3, [B]: 3 } }))))
 
   it.effect("an adjust whose outcome stays unknown leaves the order PENDING and the line journaled unknown", () =>
     Effect.gen(function* () {
@@ -167,7 +169,7 @@ describe("Checkout saga", () => {
       // the key stays in flight until recovery settles the order
       const retry = yield* Effect.exit(checkout.placeOrder(order([[A, 1, 1]]), Option.some("unk")))
       expect(failureTag(retry)).toBe("IdempotencyInProgress")
-    }).pipe(Effect.provide(testCheckoutLayer({ stock: { [A]: 3 } }))))
+    }).pipe(Effect.provide(testCheckoutLayer({ database: db.layer(), stock: { [A]: 3 } }))))
 
   it.effect("a give-back that fails is journaled return_failed and the order is not finished", () =>
     Effect.gen(function* () {
@@ -187,10 +189,10 @@ describe("Checkout saga", () => {
       )
       expect(states.map((r) => r.stock_state)).toEqual(["return_failed", "pending"])
       expect(yield* inventory.stockOf(A)).toBe(2) // still held: recovery must give it back
-    }).pipe(Effect.provide(testCheckoutLayer({ stock: { [A]: 3, [B]: 3 } }))))
+    }).pipe(Effect.provide(testCheckoutLayer({ database: db.layer(), stock: { [A]: 3, [B]: 3 } }))))
 })
 
-describe("Checkout idempotency", () => {
+describe.each(testDatabases)("Checkout idempotency [$name]", (db) => {
   it.effect("same key, same request: the stored order again, with no inventory call", () =>
     Effect.gen(function* () {
       const checkout = yield* Checkout
@@ -203,7 +205,7 @@ describe("Checkout idempotency", () => {
       expect(again.order).toEqual(first.order)
       expect((yield* inventory.calls).length).toBe(callsAfterFirst)
       expect(yield* inventory.stockOf(A)).toBe(4)
-    }).pipe(Effect.provide(testCheckoutLayer({ stock: { [A]: 5 } }))))
+    }).pipe(Effect.provide(testCheckoutLayer({ database: db.layer(), stock: { [A]: 5 } }))))
 
   it.effect("same key, different request: idempotency_conflict, nothing taken", () =>
     Effect.gen(function* () {
@@ -213,7 +215,7 @@ describe("Checkout idempotency", () => {
       const exit = yield* Effect.exit(checkout.placeOrder(order([[A, 2, 1]]), Option.some("k")))
       expect(failureTag(exit)).toBe("IdempotencyConflict")
       expect(yield* inventory.stockOf(A)).toBe(4)
-    }).pipe(Effect.provide(testCheckoutLayer({ stock: { [A]: 5 } }))))
+    }).pipe(Effect.provide(testCheckoutLayer({ database: db.layer(), stock: { [A]: 5 } }))))
 
   it.effect("a key is scoped to its user: another user's same key is a new order", () =>
     Effect.gen(function* () {
@@ -222,7 +224,7 @@ describe("Checkout idempotency", () => {
       const b = yield* checkout.placeOrder(order([[A, 1, 1]], "bob"), Option.some("k"))
       expect(a.order.orderId).not.toBe(b.order.orderId)
       expect(b.replayed).toBe(false)
-    }).pipe(Effect.provide(testCheckoutLayer({ stock: { [A]: 5 } }))))
+    }).pipe(Effect.provide(testCheckoutLayer({ database: db.layer(), stock: { [A]: 5 } }))))
 
   it.effect("same key while the first request is in flight: idempotency_in_progress", () =>
     Effect.gen(function* () {
@@ -233,7 +235,7 @@ describe("Checkout idempotency", () => {
       yield* keys.claim({ userId: "reader-1", key: "busy", fingerprint: fingerprint(request) }, new Date())
       const exit = yield* Effect.exit(checkout.placeOrder(request, Option.some("busy")))
       expect(exit).toEqual(Exit.fail(expect.objectContaining({ _tag: "IdempotencyInProgress", retryAfterSeconds: 1 })))
-    }).pipe(Effect.provide(testCheckoutLayer({ stock: { [A]: 5 } }))))
+    }).pipe(Effect.provide(testCheckoutLayer({ database: db.layer(), stock: { [A]: 5 } }))))
 
   it.effect("without a key, two equal requests are two orders", () =>
     Effect.gen(function* () {
@@ -242,5 +244,5 @@ describe("Checkout idempotency", () => {
       const b = yield* checkout.placeOrder(order([[A, 1, 1]]), Option.none())
       expect(a.order.orderId).not.toBe(b.order.orderId)
       expect(yield* (yield* InMemoryInventory).stockOf(A)).toBe(3)
-    }).pipe(Effect.provide(testCheckoutLayer({ stock: { [A]: 5 } }))))
+    }).pipe(Effect.provide(testCheckoutLayer({ database: db.layer(), stock: { [A]: 5 } }))))
 })

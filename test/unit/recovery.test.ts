@@ -14,6 +14,7 @@ import {
   Recovery,
   testCheckoutLayer
 } from "../../src/testing.js"
+import { testDatabases } from "../support/databases.js"
 
 const A = "11111111-1111-4111-8111-111111111111"
 const B = "22222222-2222-4222-8222-222222222222"
@@ -71,7 +72,7 @@ const outbox = Effect.flatMap(SqlClient.SqlClient, (sql) =>
   sql<{ aggregate_id: string }>`SELECT aggregate_id FROM outbox_events`.pipe(Effect.orDie)
 )
 
-describe("Recovery", () => {
+describe.each(testDatabases)("Recovery [$name]", (db) => {
   it.effect("crash after a take, before payment: every applied take is given back (journaled or not), CANCELLED, key released", () =>
     Effect.gen(function* () {
       const inventory = yield* InMemoryInventory
@@ -96,7 +97,7 @@ describe("Recovery", () => {
       expect((yield* recovery.runOnce).examined).toBe(0)
       const giveBacks = (yield* inventory.transactions).filter((t) => t.notes?.startsWith("compensate:"))
       expect(giveBacks.map((t) => [t.bookId, t.quantityChange])).toEqual([[B, 1], [A, 2]])
-    }).pipe(Effect.provide(testCheckoutLayer({ stock: { [A]: 10, [B]: 5 } }))))
+    }).pipe(Effect.provide(testCheckoutLayer({ database: db.layer(), stock: { [A]: 10, [B]: 5 } }))))
 
   it.effect("crash after payment, before confirm: CONFIRMED with its outbox event; the key replays it", () =>
     Effect.gen(function* () {
@@ -112,7 +113,7 @@ describe("Recovery", () => {
       expect(replay.replayed).toBe(true)
       expect(replay.order.orderId).toBe(orderId)
       expect(replay.order.status).toBe("CONFIRMED")
-    }).pipe(Effect.provide(testCheckoutLayer({ stock: { [A]: 10, [B]: 5 } }))))
+    }).pipe(Effect.provide(testCheckoutLayer({ database: db.layer(), stock: { [A]: 10, [B]: 5 } }))))
 
   it.effect("an unknown line that never reached the inventory is not given back", () =>
     Effect.gen(function* () {
@@ -122,7 +123,7 @@ describe("Recovery", () => {
       yield* (yield* Recovery).runOnce
       expect(yield* statusOf(orderId)).toEqual(Option.some(["CANCELLED", ["returned", "pending"]]))
       expect([yield* inventory.stockOf(A), yield* inventory.stockOf(B)]).toEqual([10, 5])
-    }).pipe(Effect.provide(testCheckoutLayer({ stock: { [A]: 10, [B]: 5 } }))))
+    }).pipe(Effect.provide(testCheckoutLayer({ database: db.layer(), stock: { [A]: 10, [B]: 5 } }))))
 
   it.effect("a give-back that fails is retried with backoff until it succeeds; the order stays PENDING meanwhile", () =>
     Effect.gen(function* () {
@@ -146,7 +147,7 @@ describe("Recovery", () => {
       expect((yield* recovery.runOnce).outcomes.cancelled).toBe(1)
       expect(yield* statusOf(orderId)).toEqual(Option.some(["CANCELLED", ["returned", "pending"]]))
       expect(yield* inventory.stockOf(A)).toBe(10)
-    }).pipe(Effect.provide(testCheckoutLayer({ stock: { [A]: 10, [B]: 5 } }))))
+    }).pipe(Effect.provide(testCheckoutLayer({ database: db.layer(), stock: { [A]: 10, [B]: 5 } }))))
 
   it.effect("a declined payment left PENDING by a crash ends PAYMENT_FAILED and the key replays the decline", () =>
     Effect.gen(function* () {
@@ -156,7 +157,7 @@ describe("Recovery", () => {
       expect(yield* statusOf(orderId)).toEqual(Option.some(["PAYMENT_FAILED", ["returned", "returned"]]))
       const replay = yield* Effect.flip((yield* Checkout).placeOrder(request, Option.some("d")))
       expect(replay).toMatchObject({ _tag: "PaymentFailed", orderId, replayed: true })
-    }).pipe(Effect.provide(testCheckoutLayer({ stock: { [A]: 10, [B]: 5 } }))))
+    }).pipe(Effect.provide(testCheckoutLayer({ database: db.layer(), stock: { [A]: 10, [B]: 5 } }))))
 
   it.effect("two recovery passes never act on the same order: the claim is atomic", () =>
     Effect.gen(function* () {
@@ -171,7 +172,7 @@ describe("Recovery", () => {
       expect([first, second].filter(Boolean)).toHaveLength(1)
       // the other process's recovery skips it while the lease holds
       expect(yield* (yield* Recovery).recoverOrder(orderId)).toBe("skipped")
-    }).pipe(Effect.provide(testCheckoutLayer({ stock: { [A]: 10, [B]: 5 } }))))
+    }).pipe(Effect.provide(testCheckoutLayer({ database: db.layer(), stock: { [A]: 10, [B]: 5 } }))))
 
   it.effect("a key claimed by a process that died before creating its order is released after the lease", () =>
     Effect.gen(function* () {
@@ -181,5 +182,5 @@ describe("Recovery", () => {
       expect((yield* (yield* Recovery).runOnce).keysReleased).toBe(1)
       const placed = yield* (yield* Checkout).placeOrder(request, Option.some("orphan"))
       expect(placed.order.status).toBe("CONFIRMED")
-    }).pipe(Effect.provide(testCheckoutLayer({ stock: { [A]: 10, [B]: 5 } }))))
+    }).pipe(Effect.provide(testCheckoutLayer({ database: db.layer(), stock: { [A]: 10, [B]: 5 } }))))
 })
