@@ -11,6 +11,7 @@ import {
   stockOf,
   tempDir
 } from "./harness.js"
+import { type E2eDatabase, e2eDatabases } from "./databases.js"
 
 /** A fresh book on the fake with `quantity` copies, so tests never share stock. */
 const newBook = async (inventoryUrl: string, quantity: number) => {
@@ -19,23 +20,25 @@ const newBook = async (inventoryUrl: string, quantity: number) => {
   return id
 }
 
-describe("placing orders end to end (api + fake inventory processes)", () => {
+describe.each(e2eDatabases)("placing orders end to end (api + fake inventory processes) [$name]", (database) => {
   let inventory: Running
   let api: Running
   let declining: Running
-  const db = tempDir()
+  let db: E2eDatabase
+  const dir = tempDir()
 
   beforeAll(async () => {
     inventory = await startFakeInventory()
-    ;[api, declining] = await Promise.all([
-      startApi(inventory.url, db.dir),
-      startApi(inventory.url, `${db.dir}`, { PAYMENT_SUCCESS_RATIO: "0", DATABASE_URL: `sqlite:///${db.dir}/declining.db` })
-    ])
+    db = await database.make(dir.dir)
+    api = await startApi(inventory.url, dir.dir, { DATABASE_URL: db.url })
+    // a second replica on the same database whose payments are all declined
+    declining = await startApi(inventory.url, dir.dir, { DATABASE_URL: db.url, PAYMENT_SUCCESS_RATIO: "0" })
   })
   afterAll(async () => {
     await Promise.all([api?.stop(), declining?.stop()])
     await inventory?.stop()
-    db.remove()
+    await db?.drop()
+    dir.remove()
   })
 
   it("an order of 2 lines lowers both stocks by their quantities and can be read back", async () => {
