@@ -90,6 +90,15 @@ export class UpstreamTimeoutBody extends Schema.Class<UpstreamTimeoutBody>("Upst
   })
 ) {}
 
+/** 503 with `Retry-After`: the service's database is unavailable (down or restarting). */
+export class ServiceUnavailableBody extends Schema.Class<ServiceUnavailableBody>("ServiceUnavailable")(
+  errorFields("service_unavailable"),
+  HttpApiSchema.annotations({
+    status: 503,
+    description: "The database is unavailable; retry after Retry-After seconds with the same Idempotency-Key."
+  })
+) {}
+
 /** 500: a fault of the service, never of the request. */
 export class InternalErrorBody extends Schema.Class<InternalErrorBody>("InternalError")(
   errorFields("internal_error"),
@@ -164,6 +173,7 @@ export class OrdersGroup extends HttpApiGroup.make("orders")
       .addError(UpstreamUnavailableBody)
       .addError(UpstreamOverloadedBody)
       .addError(UpstreamTimeoutBody)
+      .addError(ServiceUnavailableBody)
       .addError(InternalErrorBody)
       .annotate(OpenApi.Summary, "Place an order")
       .annotate(
@@ -177,6 +187,7 @@ export class OrdersGroup extends HttpApiGroup.make("orders")
       .setPath(Schema.Struct({ orderId: Schema.String }))
       .addSuccess(Order)
       .addError(OrderNotFoundBody)
+      .addError(ServiceUnavailableBody)
       .addError(InternalErrorBody)
       .annotate(OpenApi.Summary, "Read an order")
   ) {}

@@ -1,5 +1,6 @@
 import { HttpServerResponse } from "@effect/platform"
-import { Cause, Effect } from "effect"
+import { SqlError } from "@effect/sql/SqlError"
+import { Cause, Chunk, Effect } from "effect"
 import type { CheckoutError, FieldIssue, OrderNotFound } from "../domain/Errors.js"
 import { currentCorrelationId } from "../services/Correlation.js"
 
@@ -72,12 +73,27 @@ export const errorResponse = (e: CheckoutError | OrderNotFound): Effect.Effect<H
   }
 }
 
-/** 500 `internal_error` for a defect; the cause is logged, never sent. */
+const isSqlError = (u: unknown): boolean => u instanceof SqlError
+
+/**
+ * For a defect: 503 `service_unavailable` with `Retry-After` when the database failed (it is
+ * down or restarting; the request may be retried with the same Idempotency-Key), else 500
+ * `internal_error`. The cause is logged, never sent.
+ */
 export const internalErrorResponse = (cause: Cause.Cause<unknown>) =>
-  Effect.zipRight(
-    Effect.logError("request failed with a defect", cause),
-    respond(500, { error: "internal_error", message: "An internal error occurred" })
-  )
+  Cause.defects(cause).pipe(Chunk.some(isSqlError)) || Cause.failures(cause).pipe(Chunk.some(isSqlError))
+    ? Effect.zipRight(
+        Effect.logError("request failed: database unavailable", cause),
+        respond(
+          503,
+          { error: "service_unavailable", message: "The database is unavailable; retry shortly with the same Idempotency-Key" },
+          { "retry-after": "2" }
+        )
+      )
+    : Effect.zipRight(
+        Effect.logError("request failed with a defect", cause),
+        respond(500, { error: "internal_error", message: "An internal error occurred" })
+      )
 
 /** 404 for a path no route serves. */
 export const routeNotFoundResponse = (method: string, url: string) =>

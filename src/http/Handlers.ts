@@ -15,6 +15,7 @@ export const VERSION: string = packageJson.version
 export const RequireIdempotencyKey = Config.boolean("REQUIRE_IDEMPOTENCY_KEY").pipe(Config.withDefault(false))
 
 const encodeOrder = Schema.encodeSync(Order)
+const encodeUnhealthy = Schema.encodeSync(Unhealthy)
 
 /** `POST /orders` and `GET /orders/{orderId}`: decode, call the saga, translate its outcome. */
 export const OrdersLive = HttpApiBuilder.group(CheckoutApi, "orders", (handlers) =>
@@ -67,7 +68,10 @@ export const HealthLive = HttpApiBuilder.group(CheckoutApi, "health", (handlers)
                 checks: { database: "up", inventoryCircuit: report.inventoryCircuit.state }
               })
             ),
-          onLeft: (reason) => Effect.fail(Unhealthy.make({ status: "unhealthy", version: VERSION, timestamp, reason }))
+          onLeft: (reason) =>
+            HttpServerResponse.json(encodeUnhealthy(Unhealthy.make({ status: "unhealthy", version: VERSION, timestamp, reason })), {
+              status: 503
+            }).pipe(Effect.orDie)
         })
       })
     )
