@@ -4,6 +4,7 @@ import { defineConfig } from "vitest/config"
 export default defineConfig({
   test: {
     include: ["test/serial/**/*.test.ts"],
+    reporters: process.env.CI ? ["default", ["json", { outputFile: "test-results/serial.json" }]] : ["default"],
     testTimeout: 120_000,
     hookTimeout: 60_000,
     fileParallelism: false,
