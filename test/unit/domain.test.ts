@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto"
 import { describe, expect, it } from "@effect/vitest"
 import { Arbitrary, Either, FastCheck, ParseResult, Schema } from "effect"
-import { fingerprint } from "../../src/domain/Fingerprint.js"
+import { canonicalJson, fingerprint } from "../../src/domain/Fingerprint.js"
 import { BookId, UserId } from "../../src/domain/Ids.js"
 import {
   Amount,
@@ -400,4 +400,14 @@ describe("properties", () => {
       expect(priceProblem(centsToDecimalString(cents))).toBe("must be at most 1000000")
     }
   )
+})
+
+describe("canonicalJson (RFC 8785)", () => {
+  it("sorts keys by UTF-16 code units, drops whitespace, writes numbers as ECMAScript does", () => {
+    expect(canonicalJson({ b: 1, a: [true, null, "x"], "\u20ac": 1e21, "\ud83d\ude00": 0.000001, A: -0 })).toBe(
+      '{"A":0,"a":[true,null,"x"],"b":1,"\u20ac":1e+21,"\ud83d\ude00":0.000001}'
+    )
+    expect(canonicalJson({ s: "é\n\u0001" })).toBe('{"s":"é\\n\\u0001"}')
+    expect(() => canonicalJson(Number.NaN)).toThrow(RangeError)
+  })
 })
