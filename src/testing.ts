@@ -25,6 +25,7 @@ import {
   InsufficientOnHand,
   InventoryBookNotFound,
   InventoryClient,
+  InventoryHealth,
   type InventoryTransaction,
   type ReadError
 } from "./services/InventoryClient.js"
@@ -222,6 +223,9 @@ export class ScriptedPayments extends Context.Tag("bookverse/testing/ScriptedPay
 /** A fresh in-memory SQLite database, migrated. */
 export const InMemoryDatabaseLayer: Layer.Layer<SqlClient.SqlClient> = InMemoryDatabase
 
+/** An inventory whose health ping always answers. */
+export const AlwaysReachableInventory = Layer.succeed(InventoryHealth, { ping: Effect.succeed(true) })
+
 /** A circuit breaker that opens after 5 failures for 10 s (in memory, on Effect's `Clock`). */
 export const TestCircuitBreaker: Layer.Layer<CircuitBreaker> = Layer.effect(
   CircuitBreaker,
@@ -236,7 +240,7 @@ export const TestRepositories = Layer.mergeAll(
     IdempotencyStore,
     makeIdempotencyStore({ ttl: Duration.hours(24), staleClaimAfter: Duration.minutes(2) })
   ),
-  HealthProbeLive.pipe(Layer.provide(TestCircuitBreaker))
+  HealthProbeLive.pipe(Layer.provide([TestCircuitBreaker, AlwaysReachableInventory]))
 )
 
 /**

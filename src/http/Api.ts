@@ -145,6 +145,36 @@ export class Unhealthy extends Schema.Class<Unhealthy>("Unhealthy")(
   HttpApiSchema.annotations({ status: 503 })
 ) {}
 
+const CircuitState = Schema.Literal("closed", "open", "half_open")
+
+/** `GET /health/ready`: readiness with each dependency's state. */
+export class Readiness extends Schema.Class<Readiness>("Readiness")({
+  status: Schema.Literal("ready", "degraded"),
+  version: Schema.String,
+  timestamp: Schema.String,
+  checks: Schema.Struct({
+    database: Schema.Literal("up"),
+    inventory: Schema.Literal("reachable", "unreachable"),
+    inventoryCircuit: CircuitState
+  })
+}) {}
+
+/** `GET /health/ready` when the database does not answer. */
+export class NotReady extends Schema.Class<NotReady>("NotReady")(
+  {
+    status: Schema.Literal("unready"),
+    version: Schema.String,
+    timestamp: Schema.String,
+    reason: Schema.String,
+    checks: Schema.Struct({
+      database: Schema.Literal("down"),
+      inventory: Schema.Literal("reachable", "unreachable"),
+      inventoryCircuit: CircuitState
+    })
+  },
+  HttpApiSchema.annotations({ status: 503 })
+) {}
+
 // ---------------------------------------------------------------------------------------------
 // The API
 // ---------------------------------------------------------------------------------------------
@@ -192,18 +222,36 @@ export class OrdersGroup extends HttpApiGroup.make("orders")
       .annotate(OpenApi.Summary, "Read an order")
   ) {}
 
-/** Liveness. */
-export class HealthGroup extends HttpApiGroup.make("health").add(
-  HttpApiEndpoint.get("health", "/health")
-    .addSuccess(Health)
-    .addError(Unhealthy)
-    .annotate(OpenApi.Summary, "Liveness: healthy while the database answers")
+/** Liveness and readiness. */
+export class HealthGroup extends HttpApiGroup.make("health")
+  .add(
+    HttpApiEndpoint.get("health", "/health")
+      .addSuccess(Health)
+      .addError(Unhealthy)
+      .annotate(OpenApi.Summary, "Liveness: healthy while the database answers")
+  )
+  .add(
+    HttpApiEndpoint.get("ready", "/health/ready")
+      .addSuccess(Readiness)
+      .addError(NotReady)
+      .annotate(
+        OpenApi.Summary,
+        "Readiness: the database answers (else 503); the inventory's reachability and circuit breaker are reported"
+      )
+  ) {}
+
+/** Prometheus metrics. */
+export class MetricsGroup extends HttpApiGroup.make("metrics").add(
+  HttpApiEndpoint.get("metrics", "/metrics")
+    .addSuccess(HttpApiSchema.Text({ contentType: "text/plain; version=0.0.4; charset=utf-8" }))
+    .annotate(OpenApi.Summary, "Metrics in the Prometheus text format")
 ) {}
 
 /** The BookVerse Checkout API: the public contract, from which `/openapi.json` is derived. */
 export class CheckoutApi extends HttpApi.make("checkout")
   .add(OrdersGroup)
   .add(HealthGroup)
+  .add(MetricsGroup)
   .annotate(OpenApi.Title, "BookVerse Checkout")
   .annotate(
     OpenApi.Description,

@@ -75,13 +75,17 @@ export const errorResponse = (e: CheckoutError | OrderNotFound): Effect.Effect<H
 
 const isSqlError = (u: unknown): boolean => u instanceof SqlError
 
+/** Whether a request failed because the database failed (down or restarting). */
+export const isDatabaseOutage = (cause: Cause.Cause<unknown>): boolean =>
+  Cause.defects(cause).pipe(Chunk.some(isSqlError)) || Cause.failures(cause).pipe(Chunk.some(isSqlError))
+
 /**
  * For a defect: 503 `service_unavailable` with `Retry-After` when the database failed (it is
  * down or restarting; the request may be retried with the same Idempotency-Key), else 500
  * `internal_error`. The cause is logged, never sent.
  */
 export const internalErrorResponse = (cause: Cause.Cause<unknown>) =>
-  Cause.defects(cause).pipe(Chunk.some(isSqlError)) || Cause.failures(cause).pipe(Chunk.some(isSqlError))
+  isDatabaseOutage(cause)
     ? Effect.zipRight(
         Effect.logError("request failed: database unavailable", cause),
         respond(

@@ -1,11 +1,14 @@
 import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
-import { Config, DateTime, Effect, Either, Layer, Schema } from "effect"
+import { Cause, Config, DateTime, Effect, Either, Exit, Layer, Option, Schema } from "effect"
+import type { CheckoutError } from "../domain/Errors.js"
 import packageJson from "../../package.json" with { type: "json" }
 import { Order } from "../domain/Order.js"
-import { Checkout } from "../services/Checkout.js"
+import { Checkout, type PlacedOrder } from "../services/Checkout.js"
+import { type OrderOutcome, recordOrder } from "../services/Metrics.js"
+import { PrometheusMetrics } from "../layers/Telemetry.js"
 import { HealthProbe } from "../services/Health.js"
-import { CheckoutApi, Health, Unhealthy } from "./Api.js"
-import { errorResponse, internalErrorResponse } from "./ErrorResponse.js"
+import { CheckoutApi, Health, NotReady, Readiness, Unhealthy } from "./Api.js"
+import { errorResponse, internalErrorResponse, isDatabaseOutage } from "./ErrorResponse.js"
 import { readOrderSubmission } from "./RequestBody.js"
 
 /** The service's version, from package.json. */
@@ -15,7 +18,38 @@ export const VERSION: string = packageJson.version
 export const RequireIdempotencyKey = Config.boolean("REQUIRE_IDEMPOTENCY_KEY").pipe(Config.withDefault(false))
 
 const encodeOrder = Schema.encodeSync(Order)
+
+/** The `outcome` label of an order request's metrics. */
+const outcomeOf = (exit: Exit.Exit<PlacedOrder, CheckoutError>): OrderOutcome =>
+  Exit.match(exit, {
+    onSuccess: ({ replayed }) => (replayed ? "replay" : "confirmed"),
+    onFailure: (cause) =>
+      Option.match(Cause.failureOption(cause), {
+        onNone: () => (isDatabaseOutage(cause) ? "service_unavailable" : "internal_error"),
+        onSome: (e): OrderOutcome => {
+          switch (e._tag) {
+            case "ValidationError":
+              return "validation_error"
+            case "PaymentFailed":
+              return e.replayed ? "replay" : "payment_failed"
+            case "InsufficientStock":
+              return "insufficient_stock"
+            case "UnknownBook":
+              return "unknown_book"
+            case "IdempotencyConflict":
+              return "conflict"
+            case "IdempotencyInProgress":
+              return "in_progress"
+            case "UpstreamUnavailable":
+              return "upstream_unavailable"
+            case "UpstreamTimeout":
+              return "upstream_timeout"
+          }
+        }
+      })
+  })
 const encodeUnhealthy = Schema.encodeSync(Unhealthy)
+const encodeNotReady = Schema.encodeSync(NotReady)
 
 /** `POST /orders` and `GET /orders/{orderId}`: decode, call the saga, translate its outcome. */
 export const OrdersLive = HttpApiBuilder.group(CheckoutApi, "orders", (handlers) =>
@@ -26,17 +60,26 @@ export const OrdersLive = HttpApiBuilder.group(CheckoutApi, "orders", (handlers)
       // Raw: the body is read and decoded here, so that every problem (content type, size, JSON,
       // each field) is reported as one validation_error in the API's own error shape.
       .handleRaw("createOrder", ({ request }) =>
-        readOrderSubmission(request, { requireKey }).pipe(
-          Effect.flatMap(({ idempotencyKey, request: order }) => checkout.placeOrder(order, idempotencyKey)),
-          Effect.flatMap(({ order, replayed }) =>
-            HttpServerResponse.json(encodeOrder(order), {
-              status: replayed ? 200 : 201,
-              headers: replayed ? { "idempotent-replayed": "true" } : {}
-            })
-          ),
-          Effect.catchAll((e) => (e._tag === "HttpBodyError" ? Effect.die(e) : errorResponse(e))),
-          Effect.catchAllCause(internalErrorResponse)
-        )
+        Effect.gen(function* () {
+          const started = performance.now()
+          const exit = yield* readOrderSubmission(request, { requireKey }).pipe(
+            Effect.flatMap(({ idempotencyKey, request: order }) => checkout.placeOrder(order, idempotencyKey)),
+            Effect.exit
+          )
+          yield* recordOrder(outcomeOf(exit), (performance.now() - started) / 1000)
+          return yield* Exit.match(exit, {
+            onSuccess: ({ order, replayed }) =>
+              HttpServerResponse.json(encodeOrder(order), {
+                status: replayed ? 200 : 201,
+                headers: replayed ? { "idempotent-replayed": "true" } : {}
+              }).pipe(Effect.orDie),
+            onFailure: (cause) =>
+              Option.match(Cause.failureOption(cause), {
+                onSome: errorResponse,
+                onNone: () => internalErrorResponse(cause)
+              })
+          })
+        }).pipe(Effect.catchAllCause(internalErrorResponse))
       )
       .handle("getOrder", ({ path }) =>
         checkout.getOrder(path.orderId).pipe(
@@ -49,12 +92,47 @@ export const OrdersLive = HttpApiBuilder.group(CheckoutApi, "orders", (handlers)
 
 /**
  * `GET /health`: 200 `healthy` while the database answers (`degraded` while the inventory circuit
- * breaker is not closed), else 503 `unhealthy`.
+ * breaker is not closed), else 503 `unhealthy`. `GET /health/ready`: 200 `ready` (`degraded` when
+ * the inventory does not answer within 1 s or the breaker is not closed), 503 when the database
+ * does not answer.
  */
 export const HealthLive = HttpApiBuilder.group(CheckoutApi, "health", (handlers) =>
   Effect.gen(function* () {
     const probe = yield* HealthProbe
-    return handlers.handle("health", () =>
+    return handlers
+      .handle("ready", () =>
+        Effect.gen(function* () {
+          const report = yield* probe.ready
+          const timestamp = DateTime.formatIso(yield* DateTime.now)
+          const inventory = report.inventoryReachable ? "reachable" : "unreachable"
+          const inventoryCircuit = report.inventoryCircuit.state
+          return yield* Either.match(report.database, {
+            onRight: () =>
+              Effect.succeed(
+                Readiness.make({
+                  status: inventory === "reachable" && inventoryCircuit === "closed" ? "ready" : "degraded",
+                  version: VERSION,
+                  timestamp,
+                  checks: { database: "up", inventory, inventoryCircuit }
+                })
+              ),
+            onLeft: (reason) =>
+              HttpServerResponse.json(
+                encodeNotReady(
+                  NotReady.make({
+                    status: "unready",
+                    version: VERSION,
+                    timestamp,
+                    reason,
+                    checks: { database: "down", inventory, inventoryCircuit }
+                  })
+                ),
+                { status: 503 }
+              ).pipe(Effect.orDie)
+          })
+        })
+      )
+      .handle("health", () =>
       Effect.gen(function* () {
         const report = yield* probe.check
         const timestamp = DateTime.formatIso(yield* DateTime.now)
@@ -78,5 +156,10 @@ export const HealthLive = HttpApiBuilder.group(CheckoutApi, "health", (handlers)
   })
 )
 
-/** Every handler of `CheckoutApi`, needing `Checkout` and `HealthProbe`. */
-export const HandlersLive = Layer.mergeAll(OrdersLive, HealthLive)
+/** `GET /metrics`: every metric in the Prometheus text format. */
+export const MetricsLive = HttpApiBuilder.group(CheckoutApi, "metrics", (handlers) =>
+  Effect.map(PrometheusMetrics, (metrics) => handlers.handle("metrics", () => metrics.render))
+)
+
+/** Every handler of `CheckoutApi`, needing `Checkout`, `HealthProbe` and `PrometheusMetrics`. */
+export const HandlersLive = Layer.mergeAll(OrdersLive, HealthLive, MetricsLive)

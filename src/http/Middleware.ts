@@ -1,16 +1,31 @@
 import { type HttpApp, HttpServerError, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Effect } from "effect"
+import { Effect, Metric } from "effect"
+import { httpRequestDuration } from "../services/Metrics.js"
 import { randomUUID } from "node:crypto"
 import { withCorrelationId } from "../services/Correlation.js"
 import { internalErrorResponse, routeNotFoundResponse } from "./ErrorResponse.js"
 
 const ACCEPTED_ID = /^[A-Za-z0-9._:\-]{1,128}$/
 
+/** The API's route templates, most specific first; anything else is `unmatched`. */
+const ROUTES: ReadonlyArray<readonly [RegExp, string]> = [
+  [/^\/orders$/, "/orders"],
+  [/^\/orders\/[^/]+$/, "/orders/{orderId}"],
+  [/^\/health$/, "/health"],
+  [/^\/health\/ready$/, "/health/ready"],
+  [/^\/metrics$/, "/metrics"],
+  [/^\/openapi\.json$/, "/openapi.json"],
+  [/^\/docs(\/.*)?$/, "/docs"]
+]
+
+/** The route template of a path, so metric labels never carry ids. */
+export const routeTemplate = (path: string): string => ROUTES.find(([re]) => re.test(path))?.[1] ?? "unmatched"
+
 /**
  * Wraps the whole app: takes the correlation id from `X-Request-Id` (generated when absent or
  * unusable) for logs, inventory calls and the response header; answers unknown routes and
- * defects in the API's error shape; writes one access-log line per request (method, path,
- * status, duration in ms).
+ * defects in the API's error shape; writes one access-log line per request (method, route
+ * template, status, duration in ms) and records `http_server_request_duration_seconds`.
  */
 export const requestMiddleware = (app: HttpApp.Default): HttpApp.Default =>
   Effect.gen(function* () {
@@ -26,13 +41,23 @@ export const requestMiddleware = (app: HttpApp.Default): HttpApp.Default =>
       Effect.catchAllCause(internalErrorResponse),
       withCorrelationId(correlationId)
     )
+    const durationMs = performance.now() - started
+    const route = routeTemplate(request.url.split("?")[0] ?? "")
+    yield* Metric.update(
+      httpRequestDuration.pipe(
+        Metric.tagged("method", request.method),
+        Metric.tagged("route", route),
+        Metric.tagged("status", String(response.status))
+      ),
+      durationMs / 1000
+    )
     yield* Effect.logInfo("request").pipe(
       Effect.annotateLogs({
         correlationId,
         method: request.method,
-        path: request.url.split("?")[0],
+        route,
         status: response.status,
-        durationMs: Math.round((performance.now() - started) * 10) / 10
+        durationMs: Math.round(durationMs * 10) / 10
       })
     )
     return HttpServerResponse.setHeader(response, "x-request-id", correlationId)

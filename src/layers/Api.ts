@@ -3,10 +3,11 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { Config, Layer } from "effect"
 import { createServer } from "node:http"
 import { CheckoutApi } from "../http/Api.js"
-import { HandlersLive } from "../http/Handlers.js"
+import { HandlersLive, VERSION } from "../http/Handlers.js"
 import { requestMiddleware } from "../http/Middleware.js"
 import { DatabaseLive } from "./Database.js"
 import { LoggingLive } from "./Logging.js"
+import { TelemetryLive } from "./Telemetry.js"
 import { RecoveryLoopLive } from "../services/Recovery.js"
 import { CheckoutServicesLive } from "./Services.js"
 
@@ -34,7 +35,7 @@ export const HttpApiLive = HttpApiBuilder.serve().pipe(
 /**
  * The whole api process: JSON logging, the database from `DATABASE_URL` (migrated when
  * `MIGRATE_ON_START`), the saga and its live services, the recovery loop, and the Node HTTP
- * server on `HOST:PORT`.
+ * server on `HOST:PORT`; metrics and traces per `TelemetryLive`.
  */
 export const ApiLive = Layer.unwrapEffect(
   Config.all({ listen: ListenConfig(8000), migrateOnStart: MigrateOnStart }).pipe(
@@ -45,4 +46,4 @@ export const ApiLive = Layer.unwrapEffect(
       )
     )
   )
-).pipe(Layer.provide(LoggingLive))
+).pipe(Layer.provide(TelemetryLive(VERSION)), Layer.provide(LoggingLive))

@@ -1,4 +1,4 @@
-import { Config, ConfigError, Effect, Either, Layer, Logger, LogLevel } from "effect"
+import { Config, ConfigError, Context, Effect, Either, FiberRef, FiberRefs, Layer, Logger, LogLevel, Option, Tracer } from "effect"
 
 const LEVELS: Record<string, LogLevel.LogLevel> = {
   ALL: LogLevel.All,
@@ -24,7 +24,31 @@ export const LogLevelConfig: Config.Config<LogLevel.LogLevel> = Config.string("L
   })
 )
 
-/** JSON log lines (Effect `Logger.json`) at the level `LOG_LEVEL` asks for. */
+/**
+ * One JSON object per line: `timestamp`, `level`, `message`, the annotations at the top level
+ * (`correlationId`, `orderId`, …), `traceId` and `spanId` of the current span, and `cause` when
+ * there is one.
+ */
+export const jsonTraceLogger = Logger.make((options) => {
+  const structured = Logger.structuredLogger.log(options)
+  const record: Record<string, unknown> = {
+    timestamp: structured.timestamp,
+    level: structured.logLevel,
+    message: structured.message,
+    ...structured.annotations
+  }
+  const span = Context.getOption(FiberRefs.getOrDefault(options.context, FiberRef.currentContext), Tracer.ParentSpan)
+  if (Option.isSome(span)) {
+    record["traceId"] = span.value.traceId
+    record["spanId"] = span.value.spanId
+  }
+  if (structured.cause !== undefined) record["cause"] = structured.cause
+  globalThis.console.log(JSON.stringify(record))
+})
+
+/** JSON log lines (`jsonTraceLogger`) at the level `LOG_LEVEL` asks for. */
 export const LoggingLive = Layer.unwrapEffect(
-  Effect.map(LogLevelConfig, (level) => Layer.merge(Logger.json, Logger.minimumLogLevel(level)))
+  Effect.map(LogLevelConfig, (level) =>
+    Layer.merge(Logger.replace(Logger.defaultLogger, jsonTraceLogger), Logger.minimumLogLevel(level))
+  )
 )

@@ -5,7 +5,12 @@ import { RecoveryLive } from "../services/Recovery.js"
 import { HealthProbeLive } from "../services/Health.js"
 import { IdempotencyStoreLive } from "../services/IdempotencyStore.js"
 import { CircuitBreaker, CircuitBreakerLive, withCircuitBreaker } from "../services/CircuitBreaker.js"
-import { InventoryClient, InventoryClientConfig, makeInventoryClient } from "../services/InventoryClient.js"
+import {
+  InventoryClient,
+  InventoryClientConfig,
+  InventoryHealthLive,
+  makeInventoryClient
+} from "../services/InventoryClient.js"
 import { OrderRepoLive } from "../services/OrderRepo.js"
 import { OutboxLive } from "../services/Outbox.js"
 import { SimulatedPaymentGatewayLive } from "../services/PaymentGateway.js"
@@ -28,7 +33,11 @@ export const InventoryLive = Layer.effect(
     const client = yield* Effect.flatMap(InventoryClientConfig, makeInventoryClient)
     return withCircuitBreaker(client, yield* CircuitBreaker)
   })
-).pipe(Layer.provide(InventoryHttpClientLive), Layer.provideMerge(CircuitBreakerLive))
+).pipe(
+  Layer.merge(InventoryHealthLive),
+  Layer.provide(InventoryHttpClientLive),
+  Layer.provideMerge(CircuitBreakerLive)
+)
 
 /**
  * The saga and recovery with their live collaborators (HTTP inventory behind a circuit breaker,

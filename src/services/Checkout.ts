@@ -8,6 +8,7 @@ import {
   Fiber,
   FiberSet,
   Layer,
+  Metric,
   Option,
   Schedule,
   Schema
@@ -37,6 +38,7 @@ import {
 } from "../domain/Order.js"
 import { CircuitBreaker } from "./CircuitBreaker.js"
 import { CrashPoints } from "./CrashPoints.js"
+import { compensationsTotal, idempotencyReplays } from "./Metrics.js"
 import { IdempotencyStore, type KeyScope } from "./IdempotencyStore.js"
 import {
   type AdjustError,
@@ -276,9 +278,10 @@ export const makeCheckout = (options: CheckoutOptions) =>
         const giveBack = (item: OrderItem, lineNo: number) =>
           inventory.adjust(item.bookId, item.qty, `compensate:${orderId}:${lineNo}`).pipe(
             Effect.zipRight(journal(lineNo, "returned")),
+            Effect.zipRight(Metric.increment(Metric.tagged(compensationsTotal, "result", "returned"))),
             Effect.catchAll((e) =>
               Effect.zipRight(
-                journal(lineNo, "return_failed"),
+                Effect.zipRight(journal(lineNo, "return_failed"), Metric.increment(Metric.tagged(compensationsTotal, "result", "failed"))),
                 Effect.logError("compensation failed; left for recovery").pipe(
                   Effect.annotateLogs({ bookId: item.bookId, lineNo, error: e._tag })
                 )
@@ -372,6 +375,7 @@ export const makeCheckout = (options: CheckoutOptions) =>
           case "InProgress":
             return yield* Effect.fail(new IdempotencyInProgress({ key: scope.key, retryAfterSeconds: 1 }))
           default: {
+            yield* Metric.increment(idempotencyReplays)
             const stored = decodeStored(claim.body)
             if (Option.isNone(stored)) return yield* Effect.die(new Error("stored idempotent response is unreadable"))
             if (stored.value.outcome === "confirmed") return { order: stored.value.order, replayed: true }

@@ -15,6 +15,7 @@ import {
 } from "effect"
 import type { BookId } from "../domain/Ids.js"
 import { currentCorrelationId } from "./Correlation.js"
+import { recordInventoryRequest } from "./Metrics.js"
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -258,6 +259,26 @@ const detailOf = (body: unknown): string => {
   return typeof detail === "string" ? detail : JSON.stringify(detail)
 }
 
+/** The inventory calls, as the `operation` label of the inventory metrics. */
+type InventoryOperation = "get_stock" | "adjust" | "transactions"
+
+/** The `status` label of a failed attempt: the HTTP status, or what went wrong on the way. */
+const attemptStatus = (f: AttemptFailure): string => {
+  switch (f._tag) {
+    case "ServerError":
+    case "ClientError":
+      return String(f.status)
+    case "TimedOut":
+      return "timeout"
+    case "Refused":
+      return "refused"
+    case "Busy":
+      return "busy"
+    case "Broken":
+      return "reset"
+  }
+}
+
 const isRetryableRead = (f: AttemptFailure): boolean => f._tag !== "ClientError" && f._tag !== "Busy"
 const isRefused = (f: AttemptFailure): boolean => f._tag === "Refused"
 const isOutcomeUnknown = (f: AttemptFailure): boolean =>
@@ -307,8 +328,11 @@ export const makeInventoryClient = (
               )
         )
 
-    /** Sends one request and reads its JSON body; classifies every failure. */
-    const attempt = (request: HttpClientRequest.HttpClientRequest) =>
+    /**
+     * Sends one request and reads its JSON body; classifies every failure; counts it in
+     * `checkout_inventory_requests_total{operation,status}` and times it.
+     */
+    const attempt = (operation: InventoryOperation, request: HttpClientRequest.HttpClientRequest) =>
       Effect.gen(function* () {
         const correlationId = yield* currentCorrelationId
         const withId = correlationId === "" ? request : HttpClientRequest.setHeader(request, "x-request-id", correlationId)
@@ -339,7 +363,19 @@ export const makeInventoryClient = (
           if (status >= 500) return Effect.fail({ _tag: "ServerError", status, reason: `status ${status}: ${detailOf(body)}` })
           if (status >= 400) return Effect.fail({ _tag: "ClientError", status, detail: detailOf(body) })
           return Effect.succeed({ status, body })
-        })
+        }),
+        (sent) =>
+          Effect.suspend(() => {
+            const started = performance.now()
+            const seconds = () => (performance.now() - started) / 1000
+            return sent.pipe(
+              Effect.tapBoth({
+                onFailure: (f) => recordInventoryRequest(operation, attemptStatus(f), seconds()),
+                onSuccess: ({ status }) => recordInventoryRequest(operation, String(status), seconds())
+              })
+            )
+          }),
+        Effect.withSpan(`InventoryClient.http.${operation}`, { kind: "client" })
       )
 
     const readFailure = (f: AttemptFailure): ReadError => {
@@ -356,9 +392,15 @@ export const makeInventoryClient = (
     }
 
     /** A read: retried on 5xx, refused and timeout; bounded by the call's deadline. */
-    const read = <A, I>(request: HttpClientRequest.HttpClientRequest, schema: Schema.Schema<A, I>) =>
+    const read = <A, I>(
+      operation: InventoryOperation,
+      request: HttpClientRequest.HttpClientRequest,
+      schema: Schema.Schema<A, I>
+    ) =>
       Effect.flatMap(Clock.currentTimeMillis, (start) =>
-        withSlot(start + deadlineMs)(attempt(request)).pipe(Effect.retry({ schedule: retrySchedule, while: isRetryableRead }))
+        withSlot(start + deadlineMs)(attempt(operation, request)).pipe(
+          Effect.retry({ schedule: retrySchedule, while: isRetryableRead })
+        )
       ).pipe(
         Effect.flatMap(({ body }) =>
           Schema.decodeUnknown(schema)(body).pipe(
@@ -385,7 +427,7 @@ export const makeInventoryClient = (
       const request = HttpClientRequest.get(`${options.baseUrl}/api/v1/inventory/${encodeURIComponent(bookId)}`).pipe(
         HttpClientRequest.acceptJson
       )
-      const result = yield* read(request, StockBody).pipe(
+      const result = yield* read("get_stock", request, StockBody).pipe(
         Effect.mapError((f) =>
           f._tag === "ClientError" && f.status === 404 ? new InventoryBookNotFound({ bookId }) : readFailure(f)
         )
@@ -401,6 +443,7 @@ export const makeInventoryClient = (
       const horizon = since.getTime() - CLOCK_SKEW_MS
       for (let page = 1; page <= MAX_LOG_PAGES; page++) {
         const result = yield* read(
+          "transactions",
           url("/api/v1/transactions", { book_id: bookId, page: String(page), per_page: String(LOG_PAGE_SIZE) }),
           TransactionsPage
         ).pipe(Effect.mapError(readFailure))
@@ -424,7 +467,9 @@ export const makeInventoryClient = (
         request = HttpClientRequest.bearerToken(request, Redacted.value(options.authToken.value))
       }
       return Effect.flatMap(Clock.currentTimeMillis, (start) =>
-        withSlot(start + deadlineMs)(attempt(request)).pipe(Effect.retry({ schedule: retrySchedule, while: isRefused }))
+        withSlot(start + deadlineMs)(attempt("adjust", request)).pipe(
+          Effect.retry({ schedule: retrySchedule, while: isRefused })
+        )
       ).pipe(
         Effect.flatMap(({ body }) =>
           Schema.decodeUnknown(TransactionBody)(body).pipe(
@@ -494,3 +539,32 @@ export const makeInventoryClient = (
  */
 export const InventoryClientLive: Layer.Layer<InventoryClient, ConfigError.ConfigError, HttpClient.HttpClient> =
   Layer.effect(InventoryClient, Effect.flatMap(InventoryClientConfig, makeInventoryClient))
+
+/** Whether the inventory answers at all, for readiness checks. */
+export class InventoryHealth extends Context.Tag("bookverse/InventoryHealth")<
+  InventoryHealth,
+  {
+    /**
+     * `GET /health` of the inventory within 1 s: true for any answer (a demo deployment reports
+     * "degraded" while serving normally, INVENTORY_CONTRACT.md), false for no answer.
+     */
+    readonly ping: Effect.Effect<boolean>
+  }
+>() {}
+
+/** The live ping, on the `HttpClient` in context and `INVENTORY_BASE_URL`. */
+export const InventoryHealthLive = Layer.effect(
+  InventoryHealth,
+  Effect.gen(function* () {
+    const http = yield* HttpClient.HttpClient
+    const { baseUrl } = yield* InventoryClientConfig
+    return {
+      ping: http.get(`${baseUrl}/health`).pipe(
+        Effect.scoped,
+        Effect.as(true),
+        Effect.timeoutFail({ duration: Duration.seconds(1), onTimeout: () => "timeout" }),
+        Effect.orElseSucceed(() => false)
+      )
+    }
+  })
+)

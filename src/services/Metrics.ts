@@ -1,0 +1,131 @@
+import { Duration, Effect, Metric, MetricBoundaries, Schedule } from "effect"
+import { monitorEventLoopDelay } from "node:perf_hooks"
+
+/**
+ * The service's metrics, as Effect `Metric`s. They are exported in Prometheus text format at
+ * `GET /metrics` (and over OTLP when configured) by `src/layers/Telemetry.ts`. Names carry their
+ * unit and `_total` for counters, per Prometheus conventions.
+ */
+
+/** Latency buckets in seconds: 1 ms to ~16 s. */
+const seconds = MetricBoundaries.exponential({ start: 0.001, factor: 2, count: 15 })
+
+/** How an order request ended, as the `outcome` label of the order metrics. */
+export type OrderOutcome =
+  | "confirmed"
+  | "payment_failed"
+  | "insufficient_stock"
+  | "unknown_book"
+  | "validation_error"
+  | "upstream_unavailable"
+  | "upstream_timeout"
+  | "conflict"
+  | "replay"
+  | "in_progress"
+  | "service_unavailable"
+  | "internal_error"
+
+/** `checkout_orders_total{outcome}`: order requests by how they ended. */
+export const ordersTotal = Metric.counter("checkout_orders_total", {
+  description: "POST /orders requests by outcome",
+  incremental: true
+})
+
+/** `checkout_saga_duration_seconds{outcome}`: time to answer an order request. */
+export const sagaDuration = Metric.histogram(
+  "checkout_saga_duration_seconds",
+  seconds,
+  "Time from a decoded order request to its answer, in seconds, by outcome"
+)
+
+/** `checkout_inventory_requests_total{operation,status}`: every attempt, retries included. */
+export const inventoryRequests = Metric.counter("checkout_inventory_requests_total", {
+  description: "Requests to the inventory service by operation and HTTP status (or timeout, refused, reset), retries included",
+  incremental: true
+})
+
+/** `checkout_inventory_request_duration_seconds{operation}` */
+export const inventoryRequestDuration = Metric.histogram(
+  "checkout_inventory_request_duration_seconds",
+  seconds,
+  "Duration of one request to the inventory service, in seconds"
+)
+
+/** `checkout_compensations_total{result}`: give-backs of taken stock (`returned` or `failed`). */
+export const compensationsTotal = Metric.counter("checkout_compensations_total", {
+  description: "Stock give-backs by result",
+  incremental: true
+})
+
+/** `checkout_idempotency_replays_total`: requests answered from an idempotency key's stored response. */
+export const idempotencyReplays = Metric.counter("checkout_idempotency_replays_total", {
+  description: "Requests answered with a stored response",
+  incremental: true
+})
+
+/** `http_server_request_duration_seconds{method,route,status}`: `route` is the template, never the raw path. */
+export const httpRequestDuration = Metric.histogram(
+  "http_server_request_duration_seconds",
+  seconds,
+  "HTTP requests served, by method, route template and status, in seconds"
+)
+
+/** Records one order request's outcome and duration (seconds). */
+export const recordOrder = (outcome: OrderOutcome, durationSeconds: number) =>
+  Effect.zipRight(
+    Metric.increment(Metric.tagged(ordersTotal, "outcome", outcome)),
+    Metric.update(Metric.tagged(sagaDuration, "outcome", outcome), durationSeconds)
+  )
+
+/** Records one inventory request attempt. */
+export const recordInventoryRequest = (operation: string, status: string, durationSeconds: number) =>
+  Effect.zipRight(
+    Metric.increment(Metric.tagged(Metric.tagged(inventoryRequests, "operation", operation), "status", status)),
+    Metric.update(Metric.tagged(inventoryRequestDuration, "operation", operation), durationSeconds)
+  )
+
+// ---------------------------------------------------------------------------------------------
+// Process metrics
+// ---------------------------------------------------------------------------------------------
+
+/** `process_resident_memory_bytes` */
+export const residentMemory = Metric.gauge("process_resident_memory_bytes", { description: "Resident set size in bytes" })
+/** `process_heap_used_bytes` */
+export const heapUsed = Metric.gauge("process_heap_used_bytes", { description: "V8 heap used in bytes" })
+/** `process_cpu_seconds_total`: user and system CPU time, in seconds. */
+export const cpuSeconds = Metric.counter("process_cpu_seconds_total", {
+  description: "User and system CPU time spent, in seconds",
+  incremental: true
+})
+/** `nodejs_eventloop_lag_seconds`: the 99th percentile of event-loop delay over the last interval. */
+export const eventLoopLag = Metric.gauge("nodejs_eventloop_lag_seconds", {
+  description: "Event-loop delay (p99 over the last sampling interval), in seconds"
+})
+
+/**
+ * Samples the process metrics (RSS, heap, CPU, event-loop lag) every `intervalMs` for as long as
+ * the enclosing scope is open.
+ */
+export const sampleProcessMetrics = (intervalMs = 5_000) =>
+  Effect.gen(function* () {
+    const histogram = monitorEventLoopDelay({ resolution: 20 })
+    histogram.enable()
+    yield* Effect.addFinalizer(() => Effect.sync(() => histogram.disable()))
+    let lastCpu = process.cpuUsage()
+    const sample = Effect.suspend(() => {
+      const memory = process.memoryUsage()
+      const cpu = process.cpuUsage()
+      const cpuDelta = (cpu.user - lastCpu.user + (cpu.system - lastCpu.system)) / 1e6
+      lastCpu = cpu
+      const lag = histogram.percentile(99) / 1e9
+      histogram.reset()
+      return Effect.all([
+        Metric.set(residentMemory, memory.rss),
+        Metric.set(heapUsed, memory.heapUsed),
+        Metric.incrementBy(cpuSeconds, cpuDelta),
+        Metric.set(eventLoopLag, Number.isFinite(lag) ? lag : 0)
+      ])
+    })
+    yield* sample
+    yield* Effect.forkScoped(Effect.repeat(sample, Schedule.spaced(Duration.millis(intervalMs))))
+  })
