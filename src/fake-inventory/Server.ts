@@ -90,7 +90,14 @@ const guarded = <R1, R2>(
   serve: Effect.Effect<Response, never, R2>
 ): Effect.Effect<Response, never, R1 | R2 | HttpServerRequest.HttpServerRequest> =>
   Effect.acquireUseRelease(
-    Effect.sync(() => env.stats.begin(route)),
+    Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+      Effect.sync(() =>
+        env.stats.begin(route, {
+          traceparent: request.headers["traceparent"] ?? null,
+          requestId: request.headers["x-request-id"] ?? null
+        })
+      )
+    ),
     () =>
       Effect.gen(function*() {
         if (env.faults === undefined) return yield* serve
@@ -250,6 +257,7 @@ const adminRoutes = (env: AppEnv, faults: FaultInjector) =>
       )
     ),
     HttpRouter.get("/__stats", Effect.sync(() => HttpServerResponse.unsafeJson(env.stats.snapshot()))),
+    HttpRouter.get("/__requests", Effect.sync(() => HttpServerResponse.unsafeJson({ requests: env.stats.recent() }))),
     HttpRouter.post(
       "/__stats/reset",
       Effect.sync(() => {

@@ -25,15 +25,32 @@ const zeroFaults = (): Record<FaultKind, number> => ({
   applyThenFail: 0
 })
 
+/** One request as the fake saw it (`GET /__requests`): for checking trace and correlation propagation. */
+export interface SeenRequest {
+  readonly route: RouteName
+  /** The W3C `traceparent` header, if any. */
+  readonly traceparent: string | null
+  /** The `X-Request-Id` header, if any. */
+  readonly requestId: string | null
+}
+
+/** How many recent requests `GET /__requests` keeps. */
+const RECENT_LIMIT = 2000
+
 /** Mutable counters, updated synchronously by the server for every inventory route request. */
 export class Stats {
+  private recentRequests: Array<SeenRequest> = []
   private inFlight = 0
   private maxInFlight = 0
   private requests = zeroRequests()
   private faults = zeroFaults()
 
-  /** A request to `route` started (counted, and in flight until {@link end}). */
-  begin(route: RouteName): void {
+  /** A request to `route` started (counted, and in flight until {@link end}); `seen` is kept among the recent ones. */
+  begin(route: RouteName, seen?: Omit<SeenRequest, "route">): void {
+    if (seen !== undefined) {
+      this.recentRequests.push({ route, ...seen })
+      if (this.recentRequests.length > RECENT_LIMIT) this.recentRequests.splice(0, this.recentRequests.length - RECENT_LIMIT)
+    }
     this.requests[route]++
     this.inFlight++
     if (this.inFlight > this.maxInFlight) this.maxInFlight = this.inFlight
@@ -59,8 +76,14 @@ export class Stats {
     }
   }
 
-  /** Zeroes the counters; `maxInFlight` restarts from the requests in flight now (0 when idle). */
+  /** The most recent requests, oldest first (at most 2000). */
+  recent(): ReadonlyArray<SeenRequest> {
+    return [...this.recentRequests]
+  }
+
+  /** Zeroes the counters and forgets recent requests; `maxInFlight` restarts from the requests in flight now (0 when idle). */
   reset(): void {
+    this.recentRequests = []
     this.maxInFlight = this.inFlight
     this.requests = zeroRequests()
     this.faults = zeroFaults()
