@@ -1,5 +1,5 @@
 import { Schema } from "effect"
-import { BookId, IdempotencyKey, OrderId, UserId } from "./Ids.js"
+import { BookId, BookIdFromInput, IdempotencyKey, OrderId, UserId } from "./Ids.js"
 import { Amount, Cents, Currency, UnitPrice } from "./Money.js"
 
 /**
@@ -32,14 +32,14 @@ export const MAX_QTY = 10_000
 
 /** One requested line: a book, how many copies (1..10000) and the unit price in cents. */
 export class OrderLineRequest extends Schema.Class<OrderLineRequest>("OrderLineRequest")({
-  bookId: BookId,
+  bookId: BookIdFromInput,
   qty: Schema.Int.annotations({ message: () => "must be an integer" }).pipe(
     Schema.between(1, MAX_QTY, { message: () => `must be an integer from 1 to ${MAX_QTY}` })
   ),
   unitPrice: UnitPrice
-}) {}
+}, { message: () => 'must be an object {"bookId", "qty", "unitPrice"}' }) {}
 
-const Lines = Schema.Array(OrderLineRequest).pipe(
+const Lines = Schema.Array(OrderLineRequest).annotations({ message: () => "must be an array of lines" }).pipe(
   Schema.minItems(1, { message: () => "must have at least 1 line" }),
   Schema.maxItems(MAX_LINES, { message: () => `must have at most ${MAX_LINES} lines` }),
   Schema.filter((lines) => {

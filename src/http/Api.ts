@@ -2,6 +2,7 @@ import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "
 import { Schema } from "effect"
 import { BookId, UserId } from "../domain/Ids.js"
 import { MAX_LINES, MAX_QTY, Order, OrderStatus } from "../domain/Order.js"
+import { VERSION } from "./Version.js"
 
 // ---------------------------------------------------------------------------------------------
 // Error bodies: every error is {"error", "message", "details"?, "correlationId"}
@@ -253,6 +254,7 @@ export class CheckoutApi extends HttpApi.make("checkout")
   .add(HealthGroup)
   .add(MetricsGroup)
   .annotate(OpenApi.Title, "BookVerse Checkout")
+  .annotate(OpenApi.Version, VERSION)
   .annotate(
     OpenApi.Description,
     "Turns a reader's basket into an order exactly once. Amounts are USD with at most 2 fraction digits. " +

@@ -84,8 +84,14 @@ export const isDatabaseOutage = (cause: Cause.Cause<unknown>): boolean =>
  * down or restarting; the request may be retried with the same Idempotency-Key), else 500
  * `internal_error`. The cause is logged, never sent.
  */
-export const internalErrorResponse = (cause: Cause.Cause<unknown>) =>
-  isDatabaseOutage(cause)
+export const internalErrorResponse = (cause: Cause.Cause<unknown>): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
+  Cause.isInterruptedOnly(cause)
+    ? // the client hung up; its saga goes on detached, and nobody reads this answer
+      Effect.as(
+        Effect.logDebug("client closed the connection before the answer"),
+        HttpServerResponse.empty({ status: 499 })
+      )
+    : isDatabaseOutage(cause)
     ? Effect.zipRight(
         Effect.logError("request failed: database unavailable", cause),
         respond(
@@ -102,3 +108,11 @@ export const internalErrorResponse = (cause: Cause.Cause<unknown>) =>
 /** 404 for a path no route serves. */
 export const routeNotFoundResponse = (method: string, url: string) =>
   respond(404, { error: "not_found", message: `No route for ${method} ${url}` })
+
+/** 405 with `Allow` for a path served only with other methods. */
+export const methodNotAllowedResponse = (method: string, path: string, allowed: ReadonlyArray<string>) =>
+  respond(
+    405,
+    { error: "method_not_allowed", message: `${method} is not allowed on ${path}; use ${allowed.join(" or ")}` },
+    { allow: allowed.join(", ") }
+  )

@@ -1,7 +1,6 @@
 import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
 import { Cause, Config, DateTime, Effect, Either, Exit, Layer, Option, Schema } from "effect"
 import type { CheckoutError } from "../domain/Errors.js"
-import packageJson from "../../package.json" with { type: "json" }
 import { Order } from "../domain/Order.js"
 import { Checkout, type PlacedOrder } from "../services/Checkout.js"
 import { type OrderOutcome, recordOrder } from "../services/Metrics.js"
@@ -10,9 +9,9 @@ import { HealthProbe } from "../services/Health.js"
 import { CheckoutApi, Health, NotReady, Readiness, Unhealthy } from "./Api.js"
 import { errorResponse, internalErrorResponse, isDatabaseOutage } from "./ErrorResponse.js"
 import { readOrderSubmission } from "./RequestBody.js"
+import { VERSION } from "./Version.js"
 
-/** The service's version, from package.json. */
-export const VERSION: string = packageJson.version
+export { VERSION }
 
 /** `REQUIRE_IDEMPOTENCY_KEY` (false): when true, `POST /orders` without a key is a 400. */
 export const RequireIdempotencyKey = Config.boolean("REQUIRE_IDEMPOTENCY_KEY").pipe(Config.withDefault(false))

@@ -3,23 +3,28 @@ import { Effect, Metric } from "effect"
 import { httpRequestDuration } from "../services/Metrics.js"
 import { randomUUID } from "node:crypto"
 import { withCorrelationId } from "../services/Correlation.js"
-import { internalErrorResponse, routeNotFoundResponse } from "./ErrorResponse.js"
+import { internalErrorResponse, methodNotAllowedResponse, routeNotFoundResponse } from "./ErrorResponse.js"
 
 const ACCEPTED_ID = /^[A-Za-z0-9._:\-]{1,128}$/
 
-/** The API's route templates, most specific first; anything else is `unmatched`. */
-const ROUTES: ReadonlyArray<readonly [RegExp, string]> = [
-  [/^\/orders$/, "/orders"],
-  [/^\/orders\/[^/]+$/, "/orders/{orderId}"],
-  [/^\/health$/, "/health"],
-  [/^\/health\/ready$/, "/health/ready"],
-  [/^\/metrics$/, "/metrics"],
-  [/^\/openapi\.json$/, "/openapi.json"],
-  [/^\/docs(\/.*)?$/, "/docs"]
+/** The API's route templates with their methods; anything else is `unmatched`. */
+const ROUTES: ReadonlyArray<readonly [RegExp, string, ReadonlyArray<string>]> = [
+  [/^\/orders$/, "/orders", ["POST"]],
+  [/^\/orders\/[^/]+$/, "/orders/{orderId}", ["GET"]],
+  [/^\/health$/, "/health", ["GET"]],
+  [/^\/health\/ready$/, "/health/ready", ["GET"]],
+  [/^\/metrics$/, "/metrics", ["GET"]],
+  [/^\/openapi\.json$/, "/openapi.json", ["GET"]],
+  [/^\/docs(\/.*)?$/, "/docs", ["GET"]]
 ]
 
+/** `//orders/x/` -> `/orders/x`: the path as the router matches it. */
+const normalizePath = (url: string): string => (url.split("?")[0] ?? "").replace(/\/{2,}/g, "/").replace(/(.)\/$/, "$1")
+
+const routeOf = (path: string) => ROUTES.find(([re]) => re.test(normalizePath(path)))
+
 /** The route template of a path, so metric labels never carry ids. */
-export const routeTemplate = (path: string): string => ROUTES.find(([re]) => re.test(path))?.[1] ?? "unmatched"
+export const routeTemplate = (path: string): string => routeOf(path)?.[1] ?? "unmatched"
 
 /**
  * Wraps the whole app: takes the correlation id from `X-Request-Id` (generated when absent or
@@ -36,13 +41,18 @@ export const requestMiddleware = (app: HttpApp.Default): HttpApp.Default =>
     const response = yield* app.pipe(
       Effect.catchIf(
         (e: unknown) => e instanceof HttpServerError.RouteNotFound,
-        () => routeNotFoundResponse(request.method, request.url)
+        () => {
+          const known = routeOf(request.url)
+          return known !== undefined && !known[2].includes(request.method) && request.method !== "HEAD"
+            ? methodNotAllowedResponse(request.method, known[1], known[2])
+            : routeNotFoundResponse(request.method, request.url)
+        }
       ),
       Effect.catchAllCause(internalErrorResponse),
       withCorrelationId(correlationId)
     )
     const durationMs = performance.now() - started
-    const route = routeTemplate(request.url.split("?")[0] ?? "")
+    const route = routeTemplate(request.url)
     yield* Metric.update(
       httpRequestDuration.pipe(
         Metric.tagged("method", request.method),

@@ -14,14 +14,39 @@ const fieldName = (path: ReadonlyArray<PropertyKey>): string =>
     ""
   ) || "body"
 
-/** Every problem of a parse error, one per field (first message per field). */
+/**
+ * Every problem of a parse error, one per field (first message per field). A default message
+ * quotes the offending value; one too large to quote (formatting it overflows) is replaced by
+ * "has an invalid value".
+ */
 export const fieldIssues = (error: ParseResult.ParseError): ReadonlyArray<FieldIssue> => {
   const seen = new Map<string, string>()
-  for (const issue of ParseResult.ArrayFormatter.formatErrorSync(error)) {
+  let issues: ReadonlyArray<ParseResult.ArrayFormatterIssue>
+  try {
+    issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+  } catch {
+    return [{ field: "body", message: "has an invalid value" }]
+  }
+  for (const issue of issues) {
     const field = fieldName(issue.path)
     if (!seen.has(field)) seen.set(field, issue._tag === "Missing" ? "is required" : issue.message)
   }
   return [...seen].map(([field, message]) => ({ field, message }))
+}
+
+/** How deeply a request body may nest (a valid order nests 3 levels). */
+const MAX_DEPTH = 16
+
+/** Whether `value` nests deeper than `limit` arrays/objects (checked without recursion). */
+const nestsDeeperThan = (value: unknown, limit: number): boolean => {
+  const stack: Array<readonly [unknown, number]> = [[value, 0]]
+  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+    const [node, depth] = next
+    if (typeof node !== "object" || node === null) continue
+    if (depth >= limit) return true
+    for (const child of Object.values(node)) stack.push([child, depth + 1])
+  }
+  return false
 }
 
 const invalid = (message: string, field: string, problem: string) =>
@@ -47,7 +72,16 @@ export const readOrderSubmission = (
   options: { readonly requireKey: boolean }
 ): Effect.Effect<OrderSubmission, ValidationError> =>
   Effect.gen(function* () {
-    const contentType = request.headers["content-type"]?.split(";")[0]?.trim().toLowerCase() ?? ""
+    const [mediaType, ...parameters] = (request.headers["content-type"] ?? "").split(";")
+    const contentType = mediaType?.trim().toLowerCase() ?? ""
+    const charset = parameters
+      .map((p) => p.trim().toLowerCase())
+      .find((p) => p.startsWith("charset="))
+      ?.slice("charset=".length)
+      .replace(/"/g, "")
+    if (charset !== undefined && charset !== "utf-8" && charset !== "utf8") {
+      return yield* Effect.fail(invalid("The body must be UTF-8 JSON", "Content-Type", `charset must be utf-8, not ${charset}`))
+    }
     if (contentType !== "application/json" && !/^application\/[a-z0-9.+-]*\+json$/.test(contentType)) {
       return yield* Effect.fail(
         invalid(
@@ -61,11 +95,12 @@ export const readOrderSubmission = (
     if (declared > MAX_BODY_BYTES) {
       return yield* Effect.fail(invalid("The body is too large", "body", `must be at most ${MAX_BODY_BYTES} bytes`))
     }
+    // The platform tears the connection down when a body passes its limit, so that no answer can
+    // be sent; its limit is set well above ours, and ours is checked once the body is read.
     const text = yield* request.text.pipe(
-      HttpServerRequest.withMaxBodySize(Option.some(MAX_BODY_BYTES)),
+      HttpServerRequest.withMaxBodySize(Option.some(16 * MAX_BODY_BYTES)),
       Effect.mapError(() => invalid("The body could not be read", "body", `must be at most ${MAX_BODY_BYTES} bytes of UTF-8`))
     )
-    // withMaxBodySize is honoured by the Node server only; a web Request (fromWeb) is read whole
     if (Buffer.byteLength(text, "utf8") > MAX_BODY_BYTES) {
       return yield* Effect.fail(invalid("The body is too large", "body", `must be at most ${MAX_BODY_BYTES} bytes`))
     }
@@ -76,6 +111,9 @@ export const readOrderSubmission = (
     })
     if (typeof json !== "object" || json === null || Array.isArray(json)) {
       return yield* Effect.fail(invalid("The body must be a JSON object", "body", "must be a JSON object"))
+    }
+    if (nestsDeeperThan(json, MAX_DEPTH)) {
+      return yield* Effect.fail(invalid("The body nests too deeply", "body", `must not nest deeper than ${MAX_DEPTH} levels`))
     }
     const decoded = decodeRequest(json)
     if (Either.isLeft(decoded)) {

@@ -18,6 +18,29 @@ export const ListenConfig = (defaultPort: number) =>
     host: Config.string("HOST").pipe(Config.withDefault("0.0.0.0"))
   })
 
+/**
+ * The Node HTTP server: a request must arrive whole within 30 s (headers within 10 s), so slow
+ * clients cannot hold connections; a request Node cannot parse is answered in the API's error
+ * shape before the connection closes.
+ */
+export const makeNodeServer = () => {
+  const server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000, keepAliveTimeout: 5_000 })
+  server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable || error.code === "ECONNRESET") return void socket.destroy()
+    const status = error.code === "HPE_HEADER_OVERFLOW" ? 431 : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400
+    const body = JSON.stringify({
+      error: "validation_error",
+      message: status === 431 ? "Request headers are too large" : status === 408 ? "The request took too long to arrive" : "Malformed HTTP request",
+      correlationId: ""
+    })
+    socket.end(
+      `HTTP/1.1 ${status} ${status === 431 ? "Request Header Fields Too Large" : status === 408 ? "Request Timeout" : "Bad Request"}\r\n` +
+        `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`
+    )
+  })
+  return server
+}
+
 /** `MIGRATE_ON_START` (true): apply migrations when the api starts. */
 export const MigrateOnStart = Config.boolean("MIGRATE_ON_START").pipe(Config.withDefault(true))
 
@@ -40,7 +63,7 @@ export const HttpApiLive = HttpApiBuilder.serve().pipe(
 export const ApiLive = Layer.unwrapEffect(
   Config.all({ listen: ListenConfig(8000), migrateOnStart: MigrateOnStart }).pipe(
     Config.map(({ listen, migrateOnStart }) =>
-      Layer.merge(HttpApiLive.pipe(HttpServer.withLogAddress, Layer.provide(NodeHttpServer.layer(createServer, listen))), RecoveryLoopLive).pipe(
+      Layer.merge(HttpApiLive.pipe(HttpServer.withLogAddress, Layer.provide(NodeHttpServer.layer(makeNodeServer, listen))), RecoveryLoopLive).pipe(
         Layer.provide(CheckoutServicesLive),
         Layer.provide(DatabaseLive({ migrateOnStart }))
       )

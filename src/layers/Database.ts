@@ -33,17 +33,16 @@ export const parseDatabaseUrl = (url: string): Either.Either<DatabaseLocation, s
 }
 
 /** `DATABASE_URL` (default `sqlite:///./checkout.db`), parsed; the URL is a secret (it may hold a password). */
-export const DatabaseUrl: Config.Config<DatabaseLocation> = Config.redacted("DATABASE_URL").pipe(
-  Config.withDefault(Redacted.make("sqlite:///./checkout.db")),
-  Config.mapOrFail((url) =>
-    Either.mapLeft(parseDatabaseUrl(Redacted.value(url)), (message) => ConfigError.InvalidData([], message))
-  )
+export const DatabaseUrl: Config.Config<DatabaseLocation> = Config.string("DATABASE_URL").pipe(
+  // parsed at once; a Postgres URL is kept only as a Redacted value
+  Config.mapOrFail((url) => Either.mapLeft(parseDatabaseUrl(url), (message) => ConfigError.InvalidData([], message))),
+  Config.withDefault<DatabaseLocation>({ _tag: "Sqlite", filename: "./checkout.db" })
 )
 
 /** `DATABASE_POOL_SIZE` (10): Postgres connections per process. */
 export const DatabasePoolSize = Config.integer("DATABASE_POOL_SIZE").pipe(
-  Config.withDefault(10),
-  Config.validate({ message: "must be an integer from 1 to 1000", validation: (n) => n >= 1 && n <= 1000 })
+  Config.validate({ message: "must be an integer from 1 to 1000", validation: (n) => n >= 1 && n <= 1000 }),
+  Config.withDefault(10)
 )
 
 /**

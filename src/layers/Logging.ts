@@ -15,13 +15,13 @@ const LEVELS: Record<string, LogLevel.LogLevel> = {
 
 /** `LOG_LEVEL` (INFO), any case: TRACE, DEBUG, INFO, WARN (or WARNING), ERROR, FATAL, NONE. */
 export const LogLevelConfig: Config.Config<LogLevel.LogLevel> = Config.string("LOG_LEVEL").pipe(
-  Config.withDefault("INFO"),
   Config.mapOrFail((raw) => {
     const level = LEVELS[raw.trim().toUpperCase()]
     return level === undefined
       ? Either.left(ConfigError.InvalidData([], `must be one of ${Object.keys(LEVELS).join(", ")}, not ${JSON.stringify(raw)}`))
       : Either.right(level)
-  })
+  }),
+  Config.withDefault(LogLevel.Info)
 )
 
 /**

@@ -102,8 +102,8 @@ export interface CheckoutOptions {
 
 /** `RECOVERY_LEASE_SECONDS` (30): see `CheckoutOptions.lease`. */
 export const RecoveryLease = Config.number("RECOVERY_LEASE_SECONDS").pipe(
-  Config.withDefault(30),
   Config.validate({ message: "must be a positive number of seconds", validation: (n) => n > 0 }),
+  Config.withDefault(30),
   Config.map((s) => Duration.millis(Math.round(s * 1000)))
 )
 
@@ -111,8 +111,8 @@ export const RecoveryLease = Config.number("RECOVERY_LEASE_SECONDS").pipe(
 export const CheckoutConfig: Config.Config<CheckoutOptions> = Config.all({
   lease: RecoveryLease,
   shutdownGrace: Config.number("SHUTDOWN_GRACE_SECONDS").pipe(
-    Config.withDefault(10),
     Config.validate({ message: "must be a number of seconds >= 0", validation: (n) => n >= 0 }),
+    Config.withDefault(10),
     Config.map((s) => Duration.millis(Math.round(s * 1000)))
   )
 })

@@ -38,12 +38,12 @@ export interface CircuitBreakerOptions {
 /** `CIRCUIT_BREAKER_FAILURES` (5) and `CIRCUIT_BREAKER_COOLDOWN_SECONDS` (10). */
 export const CircuitBreakerConfig: Config.Config<CircuitBreakerOptions> = Config.all({
   failureThreshold: Config.integer("CIRCUIT_BREAKER_FAILURES").pipe(
-    Config.withDefault(5),
-    Config.validate({ message: "must be an integer >= 1", validation: (n) => n >= 1 })
+    Config.validate({ message: "must be an integer >= 1", validation: (n) => n >= 1 }),
+    Config.withDefault(5)
   ),
   cooldown: Config.number("CIRCUIT_BREAKER_COOLDOWN_SECONDS").pipe(
-    Config.withDefault(10),
     Config.validate({ message: "must be a positive number of seconds", validation: (n) => n > 0 }),
+    Config.withDefault(10),
     Config.map((s) => Duration.millis(Math.round(s * 1000)))
   )
 })

@@ -63,8 +63,8 @@ export interface IdempotencyOptions {
 /** `IDEMPOTENCY_TTL_SECONDS` (86400). */
 export const IdempotencyConfig: Config.Config<IdempotencyOptions> = Config.all({
   ttl: Config.integer("IDEMPOTENCY_TTL_SECONDS").pipe(
-    Config.withDefault(86_400),
     Config.validate({ message: "must be a positive number of seconds", validation: (n) => n > 0 }),
+    Config.withDefault(86_400),
     Config.map(Duration.seconds)
   ),
   staleClaimAfter: Config.succeed(Duration.minutes(2))

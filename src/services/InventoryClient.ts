@@ -173,22 +173,22 @@ export const InventoryClientConfig: Config.Config<InventoryClientOptions> = Conf
   ),
   authToken: Config.option(Config.redacted("INVENTORY_AUTH_TOKEN")),
   requestTimeout: Config.number("REQUEST_TIMEOUT_SECONDS").pipe(
-    Config.withDefault(2),
     Config.validate({ message: "must be a positive number of seconds", validation: (n) => n > 0 }),
+    Config.withDefault(2),
     Config.map((s) => Duration.millis(Math.round(s * 1000)))
   ),
   retryAttempts: Config.integer("RETRY_ATTEMPTS").pipe(
-    Config.withDefault(2),
-    Config.validate({ message: "must be an integer from 0 to 10", validation: (n) => n >= 0 && n <= 10 })
+    Config.validate({ message: "must be an integer from 0 to 10", validation: (n) => n >= 0 && n <= 10 }),
+    Config.withDefault(2)
   ),
   retryBaseDelay: Config.succeed(Duration.millis(100)),
   maxConcurrency: Config.integer("INVENTORY_MAX_CONCURRENCY").pipe(
-    Config.withDefault(8),
-    Config.validate({ message: "must be an integer from 1 to 1000", validation: (n) => n >= 1 && n <= 1000 })
+    Config.validate({ message: "must be an integer from 1 to 1000", validation: (n) => n >= 1 && n <= 1000 }),
+    Config.withDefault(8)
   ),
   deadline: Config.number("INVENTORY_DEADLINE_SECONDS").pipe(
-    Config.withDefault(10),
     Config.validate({ message: "must be a positive number of seconds", validation: (n) => n > 0 }),
+    Config.withDefault(10),
     Config.map((s) => Duration.millis(Math.round(s * 1000)))
   )
 })

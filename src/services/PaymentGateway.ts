@@ -44,8 +44,8 @@ export const makeSimulatedPaymentGateway = (successRatio: number) =>
 
 /** `PAYMENT_SUCCESS_RATIO`: 1.0 by default, 0.0 to 1.0; anything else stops start-up. */
 export const PaymentSuccessRatio = Config.number("PAYMENT_SUCCESS_RATIO").pipe(
-  Config.withDefault(1),
-  Config.validate({ message: "must be a number from 0.0 to 1.0", validation: (n) => n >= 0 && n <= 1 })
+  Config.validate({ message: "must be a number from 0.0 to 1.0", validation: (n) => n >= 0 && n <= 1 }),
+  Config.withDefault(1)
 )
 
 /** The simulated gateway configured by `PAYMENT_SUCCESS_RATIO`. */

@@ -53,8 +53,8 @@ export interface RecoveryOptions {
 /** `RECOVERY_INTERVAL_SECONDS` (5) and `RECOVERY_LEASE_SECONDS` (30). */
 export const RecoveryConfig: Config.Config<RecoveryOptions> = Config.all({
   interval: Config.number("RECOVERY_INTERVAL_SECONDS").pipe(
-    Config.withDefault(5),
     Config.validate({ message: "must be a positive number of seconds", validation: (n) => n > 0 }),
+    Config.withDefault(5),
     Config.map((s) => Duration.millis(Math.round(s * 1000)))
   ),
   lease: RecoveryLease,

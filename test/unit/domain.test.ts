@@ -2,7 +2,7 @@ import { createHash } from "node:crypto"
 import { describe, expect, it } from "@effect/vitest"
 import { Arbitrary, Either, FastCheck, ParseResult, Schema } from "effect"
 import { canonicalJson, fingerprint } from "../../src/domain/Fingerprint.js"
-import { BookId, UserId } from "../../src/domain/Ids.js"
+import { BookId, IdempotencyKey, UserId } from "../../src/domain/Ids.js"
 import {
   Amount,
   centsToDecimalString,
@@ -295,8 +295,8 @@ describe("CreateOrderRequest decoding", () => {
     ],
     ["empty userId", { userId: "", items: [line(A, 1, 1)] }, ["userId: must not be empty"]],
     ["129-character userId", { userId: "u".repeat(129), items: [line(A, 1, 1)] }, ["userId: must be at most 128 characters"]],
-    ["userId with a newline", { userId: "reader\n1", items: [line(A, 1, 1)] }, ["userId: must not contain control characters"]],
-    ["userId with NUL", { userId: "reader\u00001", items: [line(A, 1, 1)] }, ["userId: must not contain control characters"]],
+    ["userId with a newline", { userId: "reader\n1", items: [line(A, 1, 1)] }, ["userId: must not contain control, format or invisible characters"]],
+    ["userId with NUL", { userId: "reader\u00001", items: [line(A, 1, 1)] }, ["userId: must not contain control, format or invisible characters"]],
     ["empty idempotencyKey", request([line(A, 1, 1)], { idempotencyKey: "" }), [
       "idempotencyKey: must not be empty",
       "idempotencyKey: Expected undefined, actual \"\""
@@ -346,7 +346,10 @@ describe("properties", () => {
       }),
       { minLength: 1, maxLength: 20, selector: (l) => l.bookId.toLowerCase() }
     ),
-    idempotencyKey: FastCheck.option(FastCheck.string({ minLength: 1, maxLength: 20 }).filter((s) => !/[\u0000-\u001f\u007f]/.test(s)), { nil: undefined })
+    idempotencyKey: FastCheck.option(
+      FastCheck.stringMatching(/^[\x21-\x7e]([\x20-\x7e]{0,18}[\x21-\x7e])?$/),
+      { nil: undefined }
+    )
   })
 
   const spell = (cents: number, spelling: string): number | string => {
@@ -409,5 +412,33 @@ describe("canonicalJson (RFC 8785)", () => {
     )
     expect(canonicalJson({ s: "é\n\u0001" })).toBe('{"s":"é\\n\\u0001"}')
     expect(() => canonicalJson(Number.NaN)).toThrow(RangeError)
+  })
+})
+
+describe("identifiers a hostile client might send", () => {
+  const decodeUser = Schema.decodeUnknownEither(UserId)
+  const decodeKey = Schema.decodeUnknownEither(IdempotencyKey)
+  it("counts userId length in characters, not UTF-16 units", () => {
+    expect(Either.isRight(decodeUser("😀".repeat(128)))).toBe(true)
+    expect(Either.isLeft(decodeUser("😀".repeat(129)))).toBe(true)
+  })
+  it("rejects invisible, format and broken userIds", () => {
+    for (const bad of [" ", "\u200b", "\u202eadmin", "\ufeff", "a\u2028b", "x\ud800", "a\u0085"]) {
+      expect({ bad, ok: Either.isRight(decodeUser(bad)) }).toEqual({ bad, ok: false })
+    }
+    expect(Either.isRight(decodeUser("Zoë-読者 42"))).toBe(true)
+  })
+  it("allows only printable ASCII idempotency keys without outer spaces (a header and a body key must read alike)", () => {
+    for (const bad of ["ключ-3", "abc ", " abc", "a\u0085", "tab\there"]) {
+      expect({ bad, ok: Either.isRight(decodeKey(bad)) }).toEqual({ bad, ok: false })
+    }
+    expect(Either.isRight(decodeKey("order 42/retry:1"))).toBe(true)
+  })
+  it("decodes a book id in any case to lower case", () => {
+    const decoded = Schema.decodeUnknownSync(CreateOrderRequest)({
+      userId: "u",
+      items: [{ bookId: "ABCDEF12-3456-4789-8ABC-DEF123456789", qty: 1, unitPrice: 1 }]
+    })
+    expect(decoded.items[0]?.bookId).toBe("abcdef12-3456-4789-8abc-def123456789")
   })
 })

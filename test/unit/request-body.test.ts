@@ -213,12 +213,12 @@ describe("readOrderSubmission: the fields", () => {
     [
       "userId with a newline",
       JSON.stringify({ userId: "reader\n1", items: [{ bookId: A, qty: 1, unitPrice: 1 }] }),
-      [{ field: "userId", message: "must not contain control characters" }]
+      [{ field: "userId", message: "must not contain control, format or invisible characters" }]
     ],
     [
       "userId with NUL",
       JSON.stringify({ userId: "reader\u00001", items: [{ bookId: A, qty: 1, unitPrice: 1 }] }),
-      [{ field: "userId", message: "must not contain control characters" }]
+      [{ field: "userId", message: "must not contain control, format or invisible characters" }]
     ],
     [
       "unknown field",
@@ -287,7 +287,7 @@ describe("readOrderSubmission: the idempotency key", () => {
   it.effect("refuses an Idempotency-Key header with a control character", () =>
     Effect.gen(function* () {
       expect(yield* details(post(validBody(), withKey("a\tb")))).toEqual([
-        { field: "Idempotency-Key", message: "must not contain control characters" }
+        { field: "Idempotency-Key", message: "must be printable ASCII characters" }
       ])
     }))
 
