@@ -1,7 +1,10 @@
 /**
- * The local stack: the fake inventory (demo catalog) on 8001 and the checkout api on 8000 with a
- * SQLite file, their logs prefixed, both stopped by Ctrl-C. Ports and the database can be changed
- * with STACK_API_PORT, STACK_INVENTORY_PORT and DATABASE_URL.
+ * The local stack: the fake inventory (demo catalog) on 8001, the checkout api on 8000 with a
+ * SQLite file, and the outbox worker (health on 8002) delivering `order.created` events, their logs
+ * prefixed, all stopped by Ctrl-C. The worker starts once the api is up (the api migrates the
+ * database) and publishes to NATS JetStream when EVENTS_NATS_URL is set (or to EVENTS_WEBHOOK_URL);
+ * with neither, events stay in the outbox. Ports and the database can be changed with
+ * STACK_API_PORT, STACK_INVENTORY_PORT, STACK_WORKER_PORT and DATABASE_URL.
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { createInterface } from "node:readline"
@@ -18,6 +21,8 @@ const Listing = Schema.Struct({
 
 const apiPort = process.env.STACK_API_PORT ?? "8000"
 const inventoryPort = process.env.STACK_INVENTORY_PORT ?? "8001"
+const workerPort = process.env.STACK_WORKER_PORT ?? "8002"
+const databaseUrl = process.env.DATABASE_URL ?? "sqlite:///./checkout.db"
 const tsx = new URL("../node_modules/.bin/tsx", import.meta.url).pathname
 
 const children: Array<ChildProcess> = []
@@ -64,11 +69,14 @@ start("inventory", "src/bin/fake-inventory.ts", { PORT: inventoryPort })
 start("api", "src/bin/api.ts", {
   PORT: apiPort,
   INVENTORY_BASE_URL: `http://127.0.0.1:${inventoryPort}`,
-  DATABASE_URL: process.env.DATABASE_URL ?? "sqlite:///./checkout.db"
+  DATABASE_URL: databaseUrl
 })
 
-const up = (await waitFor(`http://127.0.0.1:${inventoryPort}/health`, 30_000)) &&
+const apiUp = (await waitFor(`http://127.0.0.1:${inventoryPort}/health`, 30_000)) &&
   (await waitFor(`http://127.0.0.1:${apiPort}/health`, 30_000))
+// After the api: it has migrated the database the worker reads.
+if (apiUp) start("worker", "src/bin/worker.ts", { PORT: workerPort, DATABASE_URL: databaseUrl })
+const up = apiUp && (await waitFor(`http://127.0.0.1:${workerPort}/health`, 30_000))
 if (!up) {
   process.stdout.write("stack did not come up within 30 s\n")
   stop(1)
@@ -76,6 +84,11 @@ if (!up) {
   const listing = Schema.decodeUnknownSync(Listing)(
     await (await fetch(`http://127.0.0.1:${inventoryPort}/api/v1/inventory?per_page=3`)).json()
   )
+  const events = process.env.EVENTS_NATS_URL
+    ? `NATS ${process.env.EVENTS_NATS_URL}, stream ${process.env.EVENTS_NATS_STREAM ?? "BOOKVERSE_ORDERS"}, subject ${process.env.EVENTS_NATS_SUBJECT ?? "bookverse.orders.created"}`
+    : process.env.EVENTS_WEBHOOK_URL
+    ? `webhook ${process.env.EVENTS_WEBHOOK_URL}`
+    : "nowhere yet: set EVENTS_NATS_URL=nats://127.0.0.1:4222 (or EVENTS_WEBHOOK_URL)"
   const lines = listing.items.map((i) => `    ${i.book.id}  ${i.book.price.padStart(6)}  x${i.inventory.quantity_available}  ${i.book.title}`)
   process.stdout.write(
     [
@@ -83,9 +96,10 @@ if (!up) {
       "BookVerse Checkout is up:",
       `  api             http://localhost:${apiPort}   (API reference: http://localhost:${apiPort}/docs, OpenAPI: /openapi.json)`,
       `  fake inventory  http://localhost:${inventoryPort}   (books: http://localhost:${inventoryPort}/api/v1/inventory)`,
+      `  outbox worker   http://localhost:${workerPort}/health   (order.created events go to ${events})`,
       "  some books:",
       ...lines,
-      "  Ctrl-C stops both.",
+      "  Ctrl-C stops all three.",
       ""
     ].join("\n") + "\n"
   )
