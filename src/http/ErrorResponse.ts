@@ -62,7 +62,10 @@ export const errorResponse = (e: CheckoutError | OrderNotFound): Effect.Effect<H
       )
     case "UpstreamUnavailable":
       return e.retryAfterSeconds === undefined
-        ? respond(502, { error: "upstream_unavailable", message: `The inventory service failed: ${e.reason}` })
+        ? respond(502, {
+            error: "upstream_unavailable",
+            message: `The inventory service failed: ${e.reason}. Retry with the same Idempotency-Key.`
+          })
         : respond(
             503,
             { error: "upstream_unavailable", message: `The inventory service is unavailable: ${e.reason}` },

@@ -144,8 +144,12 @@ const upstreamError = (e: ReadError | AdjustError): UpstreamUnavailable | Upstre
     case "InventoryBusy":
       return new UpstreamUnavailable({ reason: e.reason, retryAfterSeconds: 1 })
     case "InventoryUnavailable":
-    case "AdjustOutcomeUnknown":
       return new UpstreamUnavailable({ reason: e.reason })
+    case "AdjustOutcomeUnknown":
+      // stock may still be held: say so, since a 502 otherwise means everything was given back
+      return new UpstreamUnavailable({
+        reason: `the answer to a stock change was lost (${e.reason}); the order stays PENDING until recovery settles it`
+      })
     case "InventoryRejected":
       return new UpstreamUnavailable({ reason: `inventory rejected the request (${e.status}): ${e.detail}` })
     default:
@@ -254,13 +258,17 @@ export const makeCheckout = (options: CheckoutOptions) =>
             Effect.catchAll((e): Effect.Effect<never, SagaFailure> => {
               switch (e._tag) {
                 case "InsufficientOnHand":
-                  // a lost race: someone took the last copies after the pre-check
+                  // Usually a lost race: someone took the last copies after the pre-check. When the
+                  // stock on hand would in fact cover the line, the inventory refused it for some
+                  // other reason, and that is its failure, not a shortage.
                   return inventory.getStock(item.bookId).pipe(
                     Effect.map((s) => s.available),
                     Effect.orElseSucceed(() => 0),
                     Effect.flatMap((available) =>
                       Effect.fail(
-                        new InsufficientStock({ details: [{ bookId: item.bookId, available, requested: item.qty }] })
+                        available >= item.qty
+                          ? new UpstreamUnavailable({ reason: `the inventory refused the take: ${e.detail}` })
+                          : new InsufficientStock({ details: [{ bookId: item.bookId, available, requested: item.qty }] })
                       )
                     )
                   )
