@@ -61,12 +61,13 @@ export interface InMemoryInventoryControl {
   /**
    * The next adjust of `bookId` fails with `failure`. With `applied: true` the adjust is applied
    * first, then fails: an unknown outcome as the real service can produce. With `notePrefix`
-   * only an adjust whose note starts with it fails (`"compensate:"` for a give-back).
+   * only an adjust whose note starts with it fails (`"compensate:"` for a give-back). With
+   * `stockAfter` the book's stock is set to it as the failure happens (another buyer took copies).
    */
   readonly failNextAdjust: (
     bookId: string,
     failure: AdjustError,
-    options?: { readonly applied?: boolean; readonly notePrefix?: string }
+    options?: { readonly applied?: boolean; readonly notePrefix?: string; readonly stockAfter?: number }
   ) => Effect.Effect<void>
   /** The next `getStock` of `bookId` fails with `failure`. */
   readonly failNextGetStock: (bookId: string, failure: InventoryBookNotFound | ReadError) => Effect.Effect<void>
@@ -89,7 +90,13 @@ export class InMemoryInventory extends Context.Tag("bookverse/testing/InMemoryIn
         const levels = new Map<string, number>(Object.entries(stock))
         const calls: Array<InventoryCall> = []
         const log: Array<InventoryTransaction> = []
-        const adjustFailures: Array<{ bookId: string; failure: AdjustError; applied: boolean; notePrefix: string }> = []
+        const adjustFailures: Array<{
+          bookId: string
+          failure: AdjustError
+          applied: boolean
+          notePrefix: string
+          stockAfter: number | undefined
+        }> = []
         const readFailures: Array<{ bookId: string; failure: InventoryBookNotFound | ReadError }> = []
         const takeFirst = <T extends { readonly bookId: string; readonly notePrefix?: string }>(
           list: Array<T>,
@@ -129,6 +136,7 @@ export class InMemoryInventory extends Context.Tag("bookverse/testing/InMemoryIn
               const s = takeFirst(adjustFailures, bookId, note)
               if (s !== undefined) {
                 if (s.applied) apply(bookId, change, note)
+                if (s.stockAfter !== undefined) levels.set(bookId, s.stockAfter)
                 return Effect.fail(s.failure)
               }
               const current = levels.get(bookId)
@@ -160,7 +168,8 @@ export class InMemoryInventory extends Context.Tag("bookverse/testing/InMemoryIn
                   bookId,
                   failure,
                   applied: options?.applied === true,
-                  notePrefix: options?.notePrefix ?? ""
+                  notePrefix: options?.notePrefix ?? "",
+                  stockAfter: options?.stockAfter
                 })
             ),
           failNextGetStock: (bookId, failure) => Effect.sync(() => void readFailures.push({ bookId, failure }))

@@ -128,22 +128,21 @@ describe.each(e2eDatabases)("placing orders end to end (api + fake inventory pro
     expect(replay.body).toMatchObject({ error: "payment_failed", details: { orderId } })
   })
 
-  it("a 3-line order whose third take is refused leaves all three stocks unchanged (409, CANCELLED)", async () => {
+  it("a 3-line order whose third take is refused (stock sold meanwhile) leaves all three stocks as they were (409, CANCELLED)", async () => {
     const [a, b, c] = [await newBook(inventory.url, 5), await newBook(inventory.url, 5), await newBook(inventory.url, 5)]
-    // the inventory refuses the third take as it does when another order took the last copies
-    await addFault(inventory.url, {
-      route: "adjust",
-      bookId: c,
-      sequence: [{ kind: "status", status: 400 }]
-    })
-    const res = await request(`${api.url}/orders`, {
+    // the first take is slow; meanwhile another buyer takes all but one copy of the third book
+    await addFault(inventory.url, { route: "adjust", bookId: a, sequence: [{ kind: "latency", ms: 600 }] })
+    const placing = request(`${api.url}/orders`, {
       body: orderBody([[a, 1, 1], [b, 2, 1], [c, 3, 1]]),
       headers: { "Idempotency-Key": randomUUID() }
     })
+    await new Promise((r) => setTimeout(r, 250))
+    await setStock(inventory.url, c, 1)
+    const res = await placing
     expect(res.status).toBe(409)
-    expect(res.body).toMatchObject({ error: "insufficient_stock", details: [{ bookId: c, requested: 3 }] })
+    expect(res.body).toMatchObject({ error: "insufficient_stock", details: [{ bookId: c, available: 1, requested: 3 }] })
     expect([await stockOf(inventory.url, a), await stockOf(inventory.url, b), await stockOf(inventory.url, c)]).toEqual([
-      5, 5, 5
+      5, 5, 1
     ])
   })
 

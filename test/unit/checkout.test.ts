@@ -127,10 +127,13 @@ describe.each(testDatabases)("Checkout saga [$name]", (db) => {
       const checkout = yield* Checkout
       const inventory = yield* InMemoryInventory
       // the third book sells out between the pre-check and the take (a lost race)
-      yield* inventory.failNextAdjust(C, new InsufficientOnHand({ bookId: C, detail: "would result in negative inventory" }))
+      yield* inventory.failNextAdjust(C, new InsufficientOnHand({ bookId: C, detail: "would result in negative inventory" }), {
+        stockAfter: 1
+      })
       const exit = yield* Effect.exit(checkout.placeOrder(order([[A, 1, 1], [B, 2, 1], [C, 3, 1]]), Option.some("race")))
       expect(exit).toEqual(Exit.fail(expect.objectContaining({ _tag: "InsufficientStock" })))
-      expect([yield* inventory.stockOf(A), yield* inventory.stockOf(B), yield* inventory.stockOf(C)]).toEqual([5, 5, 5])
+      expect(exit).toEqual(Exit.fail(expect.objectContaining({ details: [{ bookId: C, available: 1, requested: 3 }] })))
+      expect([yield* inventory.stockOf(A), yield* inventory.stockOf(B), yield* inventory.stockOf(C)]).toEqual([5, 5, 1])
       const adjusts = (yield* inventory.calls).flatMap((c) => (c.op === "adjust" ? [[c.note.split(":")[0], c.bookId, c.change]] : []))
       expect(adjusts).toEqual([
         ["order", A, -1],
@@ -141,9 +144,20 @@ describe.each(testDatabases)("Checkout saga [$name]", (db) => {
       ])
       const orders = yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ status: string }>`SELECT status FROM orders`.pipe(Effect.orDie))
       expect(orders).toEqual([{ status: "CANCELLED" }])
+      yield* inventory.setStock(C, 5) // restocked
       const again = yield* checkout.placeOrder(order([[A, 1, 1], [B, 2, 1], [C, 3, 1]]), Option.some("race"))
       expect(again.order.status).toBe("CONFIRMED")
     }).pipe(Effect.provide(testCheckoutLayer({ database: db.layer(), stock: { [A]: 5, [B]: 5, [C]: 5 } }))))
+
+  it.effect("a take the inventory refuses although stock would cover it is its failure (502), not insufficient_stock", () =>
+    Effect.gen(function* () {
+      const checkout = yield* Checkout
+      const inventory = yield* InMemoryInventory
+      yield* inventory.failNextAdjust(B, new InsufficientOnHand({ bookId: B, detail: "refused" }))
+      const exit = yield* Effect.exit(checkout.placeOrder(order([[A, 1, 1], [B, 1, 1]]), Option.none()))
+      expect(failureTag(exit)).toBe("UpstreamUnavailable")
+      expect([yield* inventory.stockOf(A), yield* inventory.stockOf(B)]).toEqual([3, 3])
+    }).pipe(Effect.provide(testCheckoutLayer({ database: db.layer(), stock: { [A]: 3, [B]: 3 } }))))
 
   it.effect("an inventory outage on a take compensates, CANCELLED, upstream_unavailable", () =>
     Effect.gen(function* () {
