@@ -9,7 +9,9 @@ import { EventPublisherLive } from "../services/EventPublisher.js"
 import { OutboxLive } from "../services/Outbox.js"
 import { OutboxWorker, OutboxWorkerLive, type OutboxWorkerOptions } from "../services/OutboxWorker.js"
 import { DatabaseLive } from "./Database.js"
+import { VERSION } from "../http/Version.js"
 import { LoggingLive } from "./Logging.js"
+import { PrometheusMetrics, TelemetryLive } from "./Telemetry.js"
 
 // Each check runs before its default is attached, so that a bad value's error names the variable.
 const seconds = (name: string, fallback: number, min: number) =>
@@ -99,12 +101,20 @@ export const WorkerListenConfig = Config.all({
 })
 
 /**
- * `GET /health` on the `OutboxWorker` in context: 200 `{"status": "healthy", "workerId",
+ * `GET /metrics` (Prometheus text: `outbox_events_published_total`, `outbox_events_failed_total`,
+ * `outbox_events_dead_total`, `outbox_lag_seconds`, process metrics) and `GET /health` on the
+ * `OutboxWorker` in context: 200 `{"status": "healthy", "workerId",
  * "publisher", "events": {published, failed, dead, duplicates, leaseLost}, "outbox": {pending,
  * dead, oldestPendingAt, lagSeconds}}`, or 503 `{"status": "unhealthy", "reason"}` when the
  * database does not answer within 1 s.
  */
 export const WorkerHealthRouter = HttpRouter.empty.pipe(
+  HttpRouter.get(
+    "/metrics",
+    Effect.flatMap(PrometheusMetrics, (metrics) => metrics.render).pipe(
+      Effect.map((text) => HttpServerResponse.text(text, { contentType: "text/plain; version=0.0.4; charset=utf-8" }))
+    )
+  ),
   HttpRouter.get(
     "/health",
     Effect.gen(function* () {
@@ -138,7 +148,8 @@ const RequireMigrated = Layer.effectDiscard(
 /**
  * The worker process: JSON logging, the database from `DATABASE_URL` (never migrated here: the
  * migrations job or the api does that), the `EventPublisher` the environment selects, the outbox
- * worker (`WorkerConfig`), and `GET /health` on `HOST:PORT` (default 8002).
+ * worker (`WorkerConfig`), metrics and traces (`TelemetryLive`), and `GET /health` and
+ * `GET /metrics` on `HOST:PORT` (default 8002).
  */
 export const WorkerLive = Layer.unwrapEffect(
   Effect.map(Effect.all([WorkerConfig, WorkerListenConfig]), ([options, listen]) =>
@@ -151,4 +162,4 @@ export const WorkerLive = Layer.unwrapEffect(
       Layer.provide(DatabaseLive({ migrateOnStart: false }))
     )
   )
-).pipe(Layer.provide(LoggingLive))
+).pipe(Layer.provide(TelemetryLive(VERSION)), Layer.provide(LoggingLive))

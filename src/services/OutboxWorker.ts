@@ -118,9 +118,9 @@ export class OutboxWorker extends Context.Tag("bookverse/OutboxWorker")<
   }
 >() {}
 
-const publishedTotal = Metric.counter("outbox_events_published_total", { description: "order events delivered" })
-const failedTotal = Metric.counter("outbox_events_failed_total", { description: "failed delivery attempts, retried later" })
-const deadTotal = Metric.counter("outbox_events_dead_total", { description: "events parked dead after too many attempts" })
+const publishedTotal = Metric.counter("outbox_events_published_total", { incremental: true, description: "order events delivered" })
+const failedTotal = Metric.counter("outbox_events_failed_total", { incremental: true, description: "failed delivery attempts, retried later" })
+const deadTotal = Metric.counter("outbox_events_dead_total", { incremental: true, description: "events parked dead after too many attempts" })
 const lagSeconds = Metric.gauge("outbox_lag_seconds", { description: "age of the oldest undelivered event" })
 
 const nowDate = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms))
