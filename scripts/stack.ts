@@ -23,11 +23,17 @@ const apiPort = process.env.STACK_API_PORT ?? "8000"
 const inventoryPort = process.env.STACK_INVENTORY_PORT ?? "8001"
 const workerPort = process.env.STACK_WORKER_PORT ?? "8002"
 const databaseUrl = process.env.DATABASE_URL ?? "sqlite:///./checkout.db"
-const tsx = new URL("../node_modules/.bin/tsx", import.meta.url).pathname
 
 const children: Array<ChildProcess> = []
 const start = (name: string, entry: string, env: Record<string, string>) => {
-  const child = spawn(tsx, [entry], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+  // `node --import tsx`, not the tsx wrapper: one process per service, and only the stack's own
+  // SIGTERM reaches it (detached: a terminal's Ctrl-C goes to the stack, which then stops each
+  // child once, gracefully)
+  const child = spawn(process.execPath, ["--import", "tsx", entry], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true
+  })
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream }).on("line", (line) => process.stdout.write(`${name.padEnd(9)}| ${line}\n`))
   }

@@ -61,7 +61,9 @@ export const requestMiddleware = (app: HttpApp.Default): HttpApp.Default =>
       ),
       durationMs / 1000
     )
-    yield* Effect.logInfo("request").pipe(
+    // probes and scrapes come every few seconds: their lines are DEBUG, everything else INFO
+    const log = route === "/health" || route === "/health/ready" || route === "/metrics" ? Effect.logDebug : Effect.logInfo
+    yield* log("request").pipe(
       Effect.annotateLogs({
         correlationId,
         method: request.method,

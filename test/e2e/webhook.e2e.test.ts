@@ -188,7 +188,7 @@ describe.each(e2eDatabases)("outbox workers -> HTTP webhook [$name]", (kind) => 
         DATABASE_URL: database.url,
         EVENTS_WEBHOOK_URL: receiver.url,
         OUTBOX_BATCH_SIZE: "8",
-        OUTBOX_LEASE_SECONDS: "2",
+        OUTBOX_LEASE_SECONDS: "20", // long enough that a busy machine never lets a lease lapse mid-publish
         OUTBOX_PUBLISH_TIMEOUT_SECONDS: "1",
         OUTBOX_POLL_INTERVAL_SECONDS: "0.05",
         OUTBOX_BACKOFF_BASE_SECONDS: "0.05",

@@ -22,8 +22,8 @@ import { freePort, type Running, startProcess, tempDir } from "../e2e/harness.js
 import { contractValidator } from "../support/contract.js"
 import { runToExit, waitFor } from "../support/process.js"
 
-/** `.ci/run` exports `EVENTS_TEST_NATS_URL`; the local server otherwise. */
-const NATS_URL = process.env.EVENTS_TEST_NATS_URL ?? "nats://127.0.0.1:4222"
+/** `.ci/run` starts NATS and exports `EVENTS_TEST_NATS_URL`; without it the suite is skipped. */
+const NATS_URL = process.env.EVENTS_TEST_NATS_URL ?? ""
 const ORDERS = 500
 const RUN = randomUUID().replaceAll("-", "").slice(0, 12)
 const STREAM = `BV_TEST_${RUN}`
@@ -44,7 +44,7 @@ interface OutboxCounts {
   readonly leasedUnmarked: number
 }
 
-describe("outbox worker -> NATS JetStream", () => {
+describe.runIf(NATS_URL !== "")("outbox worker -> NATS JetStream", () => {
   const dir = tempDir()
   const dbUrl = `sqlite:///${join(dir.dir, "checkout.db")}`
   let nc: NatsConnection

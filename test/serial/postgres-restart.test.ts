@@ -27,8 +27,9 @@ describe.runIf(testPostgresUrl !== undefined)("a Postgres restart under a runnin
   let inventory: Running
   let api: Running
   let schema = ""
-  const dir = tempDir()
+  let dir: ReturnType<typeof tempDir> | undefined
   beforeAll(async () => {
+    dir = tempDir()
     const made = await Effect.runPromise(createTestSchema(base))
     schema = made.schema
     inventory = await startFakeInventory()
@@ -38,7 +39,7 @@ describe.runIf(testPostgresUrl !== undefined)("a Postgres restart under a runnin
     await api?.stop()
     await inventory?.stop()
     if (schema !== "") await Effect.runPromise(dropTestSchema(base, schema))
-    dir.remove()
+    dir?.remove()
   })
 
   it("loses no confirmed order, answers 503 (never 500) meanwhile, and serves again within 10 s of the database's return", async () => {
