@@ -2,6 +2,7 @@ import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "
 import { Schema } from "effect"
 import { BookId, UserId } from "../domain/Ids.js"
 import { MAX_LINES, MAX_QTY, Order, OrderStatus } from "../domain/Order.js"
+import { removeDecodeErrors } from "./OpenApiCleanup.js"
 import { VERSION } from "./Version.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -255,6 +256,7 @@ export class CheckoutApi extends HttpApi.make("checkout")
   .add(MetricsGroup)
   .annotate(OpenApi.Title, "BookVerse Checkout")
   .annotate(OpenApi.Version, VERSION)
+  .annotate(OpenApi.Transform, removeDecodeErrors)
   .annotate(
     OpenApi.Description,
     "Turns a reader's basket into an order exactly once. Amounts are USD with at most 2 fraction digits. " +

@@ -200,6 +200,7 @@ describe.each(e2eDatabases)("placing orders end to end (api + fake inventory pro
     const spec = await request(`${api.url}/openapi.json`)
     expect(spec.status).toBe(200)
     const text = JSON.stringify(spec.body)
+    expect(text).not.toContain("HttpApiDecodeError") // never sent: bad bodies are validation_error
     for (const code of [
       "validation_error",
       "payment_failed",
