@@ -45,7 +45,7 @@ export interface ChaosSummary {
 }
 
 /** A small deterministic PRNG (mulberry32), so a failing run can be repeated with its seed. */
-const prng = (seed: number) => {
+export const prng = (seed: number) => {
   let a = seed >>> 0
   return () => {
     a = (a + 0x6d2b79f5) >>> 0

@@ -5,20 +5,11 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from "node:fs"
-import { createServer } from "node:net"
 import { join } from "node:path"
 
-/** A free TCP port on 127.0.0.1. */
-export const freePort = (): Promise<number> =>
-  new Promise((ok, fail) => {
-    const server = createServer()
-    server.once("error", fail)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => ok(port))
-    })
-  })
+import { freePort } from "../../scripts/lib/processes.js"
+
+export { freePort }
 
 /** A started child process: where it listens, its pid, its log file, and how to stop it. */
 export interface Service {

@@ -16,6 +16,7 @@ import { createServer, type Server } from "node:http"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { createTestSchema, dropTestSchema, testPostgresUrl } from "../support/databases.js"
 import { runToExit, waitFor } from "../support/process.js"
+import { prng } from "../../scripts/chaos.js"
 import { freePort, request, type Running, setStock, startFakeInventory, startProcess, stockOf } from "../e2e/harness.js"
 
 const ORDERS = 1_000
@@ -30,18 +31,6 @@ const USERS = 50
 /** Postgres connections kept free for this test's own pool, psql sessions and the like. */
 const SPARE_CONNECTIONS = 6
 const SEED = 5
-
-/** A small deterministic PRNG (mulberry32): the same orders on every run. */
-const prng = (seed: number) => {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
