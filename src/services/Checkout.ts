@@ -1,4 +1,5 @@
 import {
+  Cause,
   Clock,
   Config,
   Context,
@@ -301,11 +302,19 @@ export const makeCheckout = (options: CheckoutOptions) =>
         let declined: string | undefined
         const takeAndCharge = Effect.scoped(
           Effect.gen(function* () {
-            for (const [lineNo, item] of items.entries()) {
-              yield* Effect.acquireRelease(take(item, lineNo), (_, exit) =>
-                Exit.isFailure(exit) ? giveBack(item, lineNo) : Effect.void
-              )
-            }
+            // The lines are taken concurrently (the inventory client's bulkhead bounds how many
+            // calls are in flight). Each take that was applied registers its give-back in this
+            // scope; when any take or the payment fails, the scope gives back exactly the taken
+            // lines, the last taken first. A take in flight when another fails is not cut short
+            // (an acquire is uninterruptible), so its outcome is always known and journaled.
+            yield* Effect.forEach(
+              items,
+              (item, lineNo) =>
+                Effect.acquireRelease(take(item, lineNo), (_, exit) =>
+                  Exit.isFailure(exit) ? giveBack(item, lineNo) : Effect.void
+                ),
+              { concurrency: "unbounded", discard: true }
+            )
             // Step 7: payment; a decline fails the scope, which gives back every taken line.
             const receipt = yield* payments.charge({ orderId, amount: total }).pipe(
               Effect.catchTag("PaymentDeclined", (e) =>
@@ -323,7 +332,15 @@ export const makeCheckout = (options: CheckoutOptions) =>
           })
         )
 
-        const exit = yield* Effect.exit(takeAndCharge)
+        const exit = yield* Effect.exit(
+          takeAndCharge.pipe(
+            // With concurrent takes, one failure interrupts its siblings: the saga fails with the
+            // first real reason, not with the interruptions it caused.
+            Effect.catchAllCause((cause) =>
+              Option.match(Cause.failureOption(cause), { onNone: () => Effect.failCause(cause), onSome: Effect.fail })
+            )
+          )
+        )
         if (Exit.isFailure(exit)) {
           const held = states.some((s) => s === "unknown" || s === "return_failed")
           if (held) {

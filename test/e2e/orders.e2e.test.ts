@@ -130,8 +130,8 @@ describe.each(e2eDatabases)("placing orders end to end (api + fake inventory pro
 
   it("a 3-line order whose third take is refused (stock sold meanwhile) leaves all three stocks as they were (409, CANCELLED)", async () => {
     const [a, b, c] = [await newBook(inventory.url, 5), await newBook(inventory.url, 5), await newBook(inventory.url, 5)]
-    // the first take is slow; meanwhile another buyer takes all but one copy of the third book
-    await addFault(inventory.url, { route: "adjust", bookId: a, sequence: [{ kind: "latency", ms: 600 }] })
+    // the third take is slow to arrive; meanwhile another buyer takes all but one copy of that book
+    await addFault(inventory.url, { route: "adjust", bookId: c, sequence: [{ kind: "latency", ms: 600 }] })
     const placing = request(`${api.url}/orders`, {
       body: orderBody([[a, 1, 1], [b, 2, 1], [c, 3, 1]]),
       headers: { "Idempotency-Key": randomUUID() }

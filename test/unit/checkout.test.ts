@@ -135,13 +135,14 @@ describe.each(testDatabases)("Checkout saga [$name]", (db) => {
       expect(exit).toEqual(Exit.fail(expect.objectContaining({ details: [{ bookId: C, available: 1, requested: 3 }] })))
       expect([yield* inventory.stockOf(A), yield* inventory.stockOf(B), yield* inventory.stockOf(C)]).toEqual([5, 5, 1])
       const adjusts = (yield* inventory.calls).flatMap((c) => (c.op === "adjust" ? [[c.note.split(":")[0], c.bookId, c.change]] : []))
-      expect(adjusts).toEqual([
+      // the three takes go out together; only the two that were applied are given back, once each
+      expect(adjusts.slice(0, 3)).toEqual([
         ["order", A, -1],
         ["order", B, -2],
-        ["order", C, -3],
-        ["compensate", B, 2],
-        ["compensate", A, 1]
+        ["order", C, -3]
       ])
+      expect(adjusts.slice(3)).toHaveLength(2)
+      expect(adjusts.slice(3)).toEqual(expect.arrayContaining([["compensate", B, 2], ["compensate", A, 1]]))
       const orders = yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ status: string }>`SELECT status FROM orders`.pipe(Effect.orDie))
       expect(orders).toEqual([{ status: "CANCELLED" }])
       yield* inventory.setStock(C, 5) // restocked
