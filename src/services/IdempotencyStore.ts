@@ -1,6 +1,6 @@
 import { SqlClient, SqlSchema } from "@effect/sql"
 import { Config, Context, Duration, Effect, Layer, Option, Schema } from "effect"
-import type { OrderId } from "../domain/Ids.js"
+import { OrderId as OrderIdSchema, type OrderId } from "../domain/Ids.js"
 
 /** Who used a key, and for what: keys are scoped to the user; the fingerprint identifies the request. */
 export interface KeyScope {
@@ -44,6 +44,11 @@ export interface IdempotencyStoreService {
    * process died between the claim and the order insert). Returns how many.
    */
   readonly releaseAbandoned: (before: Date) => Effect.Effect<number>
+  /**
+   * Orders whose key is still in flight although the order is final (the process died between
+   * finishing the order and storing the key's response), claimed before `before`.
+   */
+  readonly findStuck: (before: Date) => Effect.Effect<ReadonlyArray<OrderId>>
 }
 
 /** Idempotency keys (table `idempotency_keys`). */
@@ -189,6 +194,15 @@ export const makeIdempotencyStore = (options: IdempotencyOptions) =>
       releaseForOrder: (orderId) =>
         sql`DELETE FROM idempotency_keys WHERE order_id = ${orderId} AND state = 'in_progress'`.pipe(
           Effect.asVoid,
+          Effect.orDie
+        ),
+
+      findStuck: (before) =>
+        sql<{ order_id: string }>`
+          SELECT k.order_id FROM idempotency_keys k JOIN orders o ON o.id = k.order_id
+          WHERE k.state = 'in_progress' AND o.status <> 'PENDING' AND k.locked_at < ${before.toISOString()}`.pipe(
+          Effect.flatMap(Schema.decodeUnknown(Schema.Array(Schema.Struct({ order_id: OrderIdSchema })))),
+          Effect.map((rows) => rows.map((r) => r.order_id)),
           Effect.orDie
         ),
 

@@ -17,6 +17,8 @@ export interface RecoveryReport {
   readonly outcomes: Readonly<Record<RecoveryOutcome, number>>
   /** In-flight idempotency keys whose process died before creating an order, now released. */
   readonly keysReleased: number
+  /** In-flight keys of orders already final (the process died before storing the answer), now settled. */
+  readonly keysSettled: number
 }
 
 /**
@@ -185,10 +187,25 @@ export const makeRecovery = (options: RecoveryOptions) =>
       const at = yield* now
       const staleBefore = new Date(at.getTime() - Duration.toMillis(options.lease))
       const keysReleased = yield* keys.releaseAbandoned(staleBefore)
+      // a key still in flight for a final order: store what the order decided, or free it
+      const stuck = yield* keys.findStuck(staleBefore)
+      for (const orderId of stuck) {
+        const record = yield* orders.findRecord(orderId)
+        if (Option.isNone(record)) continue
+        const { order } = record.value
+        if (order.status === "CONFIRMED") {
+          yield* keys.completeForOrder(orderId, 201, encodeStored({ outcome: "confirmed", order }), at)
+        } else if (order.status === "PAYMENT_FAILED") {
+          const stored = encodeStored({ outcome: "payment_failed", orderId, reason: "payment declined" })
+          yield* keys.completeForOrder(orderId, 400, stored, at)
+        } else {
+          yield* keys.releaseForOrder(orderId)
+        }
+      }
       const due = yield* orders.findRecoverable(at, staleBefore, options.batchSize)
       const outcomes = emptyOutcomes()
       for (const orderId of due) outcomes[yield* recoverOrder(orderId)] += 1
-      return { examined: due.length, outcomes, keysReleased } satisfies RecoveryReport
+      return { examined: due.length, outcomes, keysReleased, keysSettled: stuck.length } satisfies RecoveryReport
     }).pipe(Effect.withSpan("Recovery.runOnce"))
 
     return Recovery.of({ runOnce, recoverOrder })
@@ -207,8 +224,15 @@ export const RecoveryLoopLive = Layer.scopedDiscard(
     const { interval } = yield* RecoveryConfig
     const pass = recovery.runOnce.pipe(
       Effect.tap((report) =>
-        report.examined > 0 || report.keysReleased > 0
-          ? Effect.logInfo("recovery pass").pipe(Effect.annotateLogs({ ...report.outcomes, examined: report.examined, keysReleased: report.keysReleased }))
+        report.examined > 0 || report.keysReleased > 0 || report.keysSettled > 0
+          ? Effect.logInfo("recovery pass").pipe(
+              Effect.annotateLogs({
+                ...report.outcomes,
+                examined: report.examined,
+                keysReleased: report.keysReleased,
+                keysSettled: report.keysSettled
+              })
+            )
           : Effect.void
       ),
       Effect.catchAllCause((cause) => Effect.logError("recovery pass failed", cause))

@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Option, Schema, TestClock } from "effect"
+import { Duration, Effect, Exit, Option, Schema, TestClock } from "effect"
 import { fingerprint } from "../../src/domain/Fingerprint.js"
 import { OrderId } from "../../src/domain/Ids.js"
 import { CreateOrderRequest, priceLines, type StockState } from "../../src/domain/Order.js"
@@ -172,6 +172,23 @@ describe.each(testDatabases)("Recovery [$name]", (db) => {
       expect([first, second].filter(Boolean)).toHaveLength(1)
       // the other process's recovery skips it while the lease holds
       expect(yield* (yield* Recovery).recoverOrder(orderId)).toBe("skipped")
+    }).pipe(Effect.provide(testCheckoutLayer({ database: db.layer(), stock: { [A]: 10, [B]: 5 } }))))
+
+  it.effect("a key left in flight by a process that died right after confirming its order replays the order", () =>
+    Effect.gen(function* () {
+      const repo = yield* OrderRepo
+      const orderId = yield* abandonedOrder({ applied: [0, 1], journaled: ["taken", "taken"], payment: "succeeded", key: "late" })
+      // the order was confirmed, then the process died before storing the key's response
+      yield* repo.confirm(orderId, { type: "order.created", aggregateId: orderId, payload: {} }, new Date(1_000))
+      const early = yield* Effect.exit((yield* Checkout).placeOrder(request, Option.some("late")))
+      expect(early).toEqual(Exit.fail(expect.objectContaining({ _tag: "IdempotencyInProgress" })))
+      yield* TestClock.adjust(Duration.seconds(31))
+      const report = yield* (yield* Recovery).runOnce
+      expect(report.keysSettled).toBe(1)
+      const replay = yield* (yield* Checkout).placeOrder(request, Option.some("late"))
+      expect(replay.replayed).toBe(true)
+      expect(replay.order.orderId).toBe(orderId)
+      expect(replay.order.status).toBe("CONFIRMED")
     }).pipe(Effect.provide(testCheckoutLayer({ database: db.layer(), stock: { [A]: 10, [B]: 5 } }))))
 
   it.effect("a key claimed by a process that died before creating its order is released after the lease", () =>
