@@ -3,7 +3,8 @@
  * the FAKE_INVENTORY_* variables of `src/fake-inventory/Config.ts`. SIGTERM/SIGINT stop it with
  * exit code 0.
  */
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Config, Effect, Layer, Logger } from "effect"
 import { fakeInventoryOptionsFromEnv, FakeInventoryServer } from "../fake-inventory/index.js"
 

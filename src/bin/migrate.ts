@@ -1,4 +1,4 @@
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { MigrateJob } from "../layers/MigrateJob.js"
 
 // The migrations job (a deployment's init step): applies pending migrations to DATABASE_URL, exits 0.

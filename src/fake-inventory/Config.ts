@@ -9,7 +9,7 @@
  * | FAKE_INVENTORY_FAULT_RULES | JSON array of fault rules installed at start-up (needs FAKE_INVENTORY_FAULTS) |
  * | FAKE_INVENTORY_REQUIRE_TOKEN | when set, adjusts need `Authorization: Bearer <value>` |
  */
-import { FileSystem } from "@effect/platform"
+import * as FileSystem from "@effect/platform/FileSystem"
 import { Config, ConfigError, Data, Effect, Either, Option, Redacted, Schema } from "effect"
 import { SeedFile } from "./Catalog.js"
 import { FaultRules } from "./Faults.js"

@@ -4,8 +4,12 @@
  * when faults are enabled, and are not part of the contract.
  */
 import { createServer } from "node:http"
-import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { Context, Duration, Effect, Either, Layer, Schema } from "effect"
 import { demoCatalog, Price, type SeedBook } from "./Catalog.js"
 import { defaultHangMs, FaultInjector, FaultRule, type RouteName } from "./Faults.js"

@@ -1,4 +1,4 @@
-import { HttpServerResponse } from "@effect/platform"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { SqlError } from "@effect/sql/SqlError"
 import { Cause, Chunk, Effect } from "effect"
 import type { CheckoutError, FieldIssue, OrderNotFound } from "../domain/Errors.js"

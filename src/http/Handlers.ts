@@ -1,4 +1,5 @@
-import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Cause, Config, DateTime, Effect, Either, Exit, Layer, Option, Schema } from "effect"
 import type { CheckoutError } from "../domain/Errors.js"
 import { Order } from "../domain/Order.js"

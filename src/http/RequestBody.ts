@@ -1,4 +1,4 @@
-import { HttpServerRequest } from "@effect/platform"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import { Effect, Either, Option, ParseResult, Schema } from "effect"
 import { type FieldIssue, ValidationError } from "../domain/Errors.js"
 import { IdempotencyKey } from "../domain/Ids.js"
