@@ -187,7 +187,7 @@ describe.runIf(testPostgresUrl !== undefined)("scale-out: 3 api replicas and 2 o
   it("one order per key, stock taken exactly for CONFIRMED orders, each CONFIRMED order's event delivered once", async ({ onTestFailed }) => {
     onTestFailed(() => {
       const all = [...replicas.map((p) => ({ name: "api", p })), ...workers.map((p) => ({ name: "worker", p }))]
-      for (const { name, p } of all) console.log(`--- ${name} ${p.url}, last output:\n${p.output().slice(-3000)}`)
+      for (const { name, p } of all) process.stdout.write(`--- ${name} ${p.url}, last output:\n${p.output().slice(-3000)}\n`)
     })
     const inv = inventory
     const rec = receiver
@@ -322,10 +322,10 @@ describe.runIf(testPostgresUrl !== undefined)("scale-out: 3 api replicas and 2 o
     expect(healths.every((h) => h.events.published > 0)).toBe(true)
 
     const seconds = ((Date.now() - started) / 1000).toFixed(1)
-    console.log(
+    process.stdout.write(
       `scale-out: orders ${ORDERS}, confirmed ${confirmedCount}, duplicates sent ${pairs.size}, replays ${replays}, ` +
         `in-progress ${inProgress}, events ${deliveries.length} (per worker ${healths.map((h) => h.events.published).join("/")}), ` +
-        `sending ${sendSeconds.toFixed(1)} s, total ${seconds} s (pool ${poolSize} x ${REPLICAS + WORKERS})`
+        `sending ${sendSeconds.toFixed(1)} s, total ${seconds} s (pool ${poolSize} x ${REPLICAS + WORKERS})\n`
     )
   }, 150_000)
 })
