@@ -1,5 +1,6 @@
 import { SqlClient, SqlSchema } from "@effect/sql"
 import { Config, Context, Duration, Effect, Layer, Option, Schema } from "effect"
+import { DbInt } from "./SqlColumns.js"
 import { OrderId as OrderIdSchema, type OrderId } from "../domain/Ids.js"
 
 /** Who used a key, and for what: keys are scoped to the user; the fingerprint identifies the request. */
@@ -75,7 +76,6 @@ export const IdempotencyConfig: Config.Config<IdempotencyOptions> = Config.all({
   staleClaimAfter: Config.succeed(Duration.minutes(2))
 })
 
-const DbInt = Schema.Union(Schema.Int, Schema.NumberFromString.pipe(Schema.int()))
 
 const KeyRow = Schema.Struct({
   fingerprint: Schema.String,

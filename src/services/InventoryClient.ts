@@ -3,7 +3,6 @@ import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import {
   Clock,
   Config,
-  type ConfigError,
   Context,
   Duration,
   Effect,
@@ -534,12 +533,6 @@ export const makeInventoryClient = (
     return { getStock, adjust, findAdjustment } satisfies InventoryClientService
   })
 
-/**
- * The live inventory client: options from the environment (`InventoryClientConfig`), on the
- * `HttpClient` in context (the api provides a pooled keep-alive undici client).
- */
-export const InventoryClientLive: Layer.Layer<InventoryClient, ConfigError.ConfigError, HttpClient.HttpClient> =
-  Layer.effect(InventoryClient, Effect.flatMap(InventoryClientConfig, makeInventoryClient))
 
 /** Whether the inventory answers at all, for readiness checks. */
 export class InventoryHealth extends Context.Tag("bookverse/InventoryHealth")<

@@ -1,5 +1,6 @@
 import { SqlClient, SqlSchema } from "@effect/sql"
 import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
+import { DbInt } from "./SqlColumns.js"
 import { BookId, OrderId, UserId } from "../domain/Ids.js"
 import { Cents, Currency } from "../domain/Money.js"
 import { Order, OrderItem, OrderStatus, PaymentState, StockState } from "../domain/Order.js"
@@ -81,8 +82,6 @@ export class OrderRepo extends Context.Tag("bookverse/OrderRepo")<OrderRepo, Ord
 
 const nowIso = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
 
-/** Integers come back as numbers from SQLite and as strings (BIGINT) from Postgres. */
-const DbInt = Schema.Union(Schema.Int, Schema.NumberFromString.pipe(Schema.int()))
 
 const OrderRow = Schema.Struct({
   id: OrderId,

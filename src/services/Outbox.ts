@@ -1,5 +1,6 @@
 import { SqlClient, SqlSchema } from "@effect/sql"
 import { Context, Effect, Layer, Schema } from "effect"
+import { DbInt } from "./SqlColumns.js"
 import { randomUUID } from "node:crypto"
 
 /** An event to publish: its type (`order.created`), the aggregate it is about, and its JSON payload. */
@@ -79,8 +80,6 @@ export class Outbox extends Context.Tag("bookverse/Outbox")<
   }
 >() {}
 
-/** Integers come back as numbers from SQLite and as strings (BIGINT, COUNT) from Postgres. */
-const DbInt = Schema.Union(Schema.Int, Schema.NumberFromString.pipe(Schema.int()))
 
 /** `payload` is JSON text on SQLite and already parsed `jsonb` on Postgres. */
 const Payload = Schema.Union(Schema.parseJson(), Schema.Record({ key: Schema.String, value: Schema.Unknown }))

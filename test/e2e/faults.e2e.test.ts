@@ -1,12 +1,6 @@
 import { randomUUID } from "node:crypto"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { addFault, orderBody, request, type Running, setStock, startApi, startFakeInventory, stockOf, tempDir } from "./harness.js"
-
-const newBook = async (inventoryUrl: string, quantity: number) => {
-  const id = randomUUID()
-  await setStock(inventoryUrl, id, quantity)
-  return id
-}
+import { addFault, newBook, orderBody, request, type Running, startApi, startFakeInventory, stockOf, tempDir } from "./harness.js"
 
 const transactionsOf = async (inventoryUrl: string, bookId: string) => {
   const res = await request(`${inventoryUrl}/api/v1/transactions?book_id=${bookId}&per_page=100`)

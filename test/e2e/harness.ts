@@ -3,6 +3,7 @@
  * (`node --import tsx`, one process each, so signals reach them), waits for their health, and
  * stops them in a finaliser.
  */
+import { randomUUID } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -66,6 +67,13 @@ export const stockOf = async (inventoryUrl: string, bookId: string): Promise<num
 export const setStock = async (inventoryUrl: string, bookId: string, quantity: number) => {
   const res = await request(`${inventoryUrl}/__stock`, { body: { bookId, quantity } })
   if (res.status >= 300) throw new Error(`setStock failed: ${res.status} ${JSON.stringify(res.body)}`)
+}
+
+/** A fresh book on the fake with `quantity` copies (a new UUID), so tests never share stock. */
+export const newBook = async (inventoryUrl: string, quantity: number) => {
+  const id = randomUUID()
+  await setStock(inventoryUrl, id, quantity)
+  return id
 }
 
 /** Adds a fault rule on the fake (admin route). */

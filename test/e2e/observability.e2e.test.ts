@@ -2,13 +2,7 @@ import parsePrometheusTextFormat, { type PrometheusFamily } from "parse-promethe
 import { randomUUID } from "node:crypto"
 import { createServer, type Server } from "node:http"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { addFault, orderBody, request, type Running, setStock, startApi, startFakeInventory, tempDir } from "./harness.js"
-
-const newBook = async (inventoryUrl: string, quantity: number) => {
-  const id = randomUUID()
-  await setStock(inventoryUrl, id, quantity)
-  return id
-}
+import { addFault, newBook, orderBody, request, type Running, startApi, startFakeInventory, tempDir } from "./harness.js"
 
 const family = (families: ReadonlyArray<PrometheusFamily>, name: string) => {
   const found = families.find((f) => f.name === name)

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import {
   addFault,
+  newBook,
   orderBody,
   request,
   type Running,
@@ -12,13 +13,6 @@ import {
   tempDir
 } from "./harness.js"
 import { type E2eDatabase, e2eDatabases } from "./databases.js"
-
-/** A fresh book on the fake with `quantity` copies, so tests never share stock. */
-const newBook = async (inventoryUrl: string, quantity: number) => {
-  const id = randomUUID()
-  await setStock(inventoryUrl, id, quantity)
-  return id
-}
 
 describe.each(e2eDatabases)("placing orders end to end (api + fake inventory processes) [$name]", (database) => {
   let inventory: Running
