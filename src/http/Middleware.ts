@@ -2,8 +2,8 @@ import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Effect, Metric } from "effect"
-import { httpRequestDuration } from "../services/Metrics.js"
+import { Effect } from "effect"
+import { recordHttpRequest } from "../services/Metrics.js"
 import { randomUUID } from "node:crypto"
 import { withCorrelationId } from "../services/Correlation.js"
 import { internalErrorResponse, methodNotAllowedResponse, routeNotFoundResponse } from "./ErrorResponse.js"
@@ -56,14 +56,7 @@ export const requestMiddleware = (app: HttpApp.Default): HttpApp.Default =>
     )
     const durationMs = performance.now() - started
     const route = routeTemplate(request.url)
-    yield* Metric.update(
-      httpRequestDuration.pipe(
-        Metric.tagged("method", request.method),
-        Metric.tagged("route", route),
-        Metric.tagged("status", String(response.status))
-      ),
-      durationMs / 1000
-    )
+    yield* recordHttpRequest(request.method, route, response.status, durationMs / 1000)
     // probes and scrapes come every few seconds: their lines are DEBUG, everything else INFO
     const log = route === "/health" || route === "/health/ready" || route === "/metrics" ? Effect.logDebug : Effect.logInfo
     yield* log("request").pipe(

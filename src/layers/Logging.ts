@@ -26,8 +26,8 @@ export const LogLevelConfig: Config.Config<LogLevel.LogLevel> = Config.string("L
 
 /**
  * One JSON object per line: `timestamp`, `level`, `message`, the annotations at the top level
- * (`correlationId`, `orderId`, …), `traceId` and `spanId` of the current span, and `cause` when
- * there is one.
+ * (`correlationId`, `orderId`, …), `traceId` and `spanId` of the current span when tracing is on,
+ * and `cause` when there is one.
  */
 export const jsonTraceLogger = Logger.make((options) => {
   const structured = Logger.structuredLogger.log(options)
@@ -38,7 +38,7 @@ export const jsonTraceLogger = Logger.make((options) => {
     ...structured.annotations
   }
   const span = Context.getOption(FiberRefs.getOrDefault(options.context, FiberRef.currentContext), Tracer.ParentSpan)
-  if (Option.isSome(span)) {
+  if (Option.isSome(span) && span.value.traceId !== "noop") {
     record["traceId"] = span.value.traceId
     record["spanId"] = span.value.spanId
   }

@@ -14,7 +14,7 @@ import {
 import { OrderRepoLive } from "../services/OrderRepo.js"
 import { OutboxLive } from "../services/Outbox.js"
 import { SimulatedPaymentGatewayLive } from "../services/PaymentGateway.js"
-import { InventoryHttpClientLive } from "./HttpClient.js"
+import { UndiciInventoryTransport } from "../services/InventoryTransport.js"
 
 /** The repositories on the `SqlClient` in context. */
 export const RepositoriesLive = Layer.mergeAll(
@@ -24,7 +24,7 @@ export const RepositoriesLive = Layer.mergeAll(
 )
 
 /**
- * The live inventory client (options from `InventoryClientConfig`) on a pooled undici HTTP client,
+ * The live inventory client (options from `InventoryClientConfig`) on a pooled undici transport,
  * its calls observed by the circuit breaker; provides the breaker too.
  */
 export const InventoryLive = Layer.effect(
@@ -35,7 +35,7 @@ export const InventoryLive = Layer.effect(
   })
 ).pipe(
   Layer.merge(InventoryHealthLive),
-  Layer.provide(InventoryHttpClientLive),
+  Layer.provide(UndiciInventoryTransport),
   Layer.provideMerge(CircuitBreakerLive)
 )
 

@@ -23,8 +23,8 @@ export const TelemetryConfig = Config.all({
  * Metrics and traces through `@effect/opentelemetry`: Effect's metrics are read by the
  * OpenTelemetry Prometheus exporter (served by the app at `/metrics`, no server of its own) and,
  * when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, pushed over OTLP/HTTP every 10 s together with every
- * span (batched). Without an endpoint no OpenTelemetry tracer is installed: spans stay Effect's
- * own, which cost next to nothing and still carry the W3C `traceparent` to the inventory.
+ * span (batched), and the W3C `traceparent` goes to the inventory. Without an endpoint tracing is
+ * off: no spans are made (they would be work nobody reads) and logs carry no trace ids.
  * Also samples the process metrics. `serviceVersion` goes on the resource.
  */
 export const TelemetryLive = (serviceVersion: string) =>
@@ -46,6 +46,8 @@ export const TelemetryLive = (serviceVersion: string) =>
       const render = Layer.succeed(PrometheusMetrics, {
         render: Effect.promise(() => prometheus.collect()).pipe(Effect.map(({ resourceMetrics }) => serializer.serialize(resourceMetrics)))
       })
-      return Layer.mergeAll(sdk, render, Layer.scopedDiscard(sampleProcessMetrics()))
+      // without an exporter nobody reads a span: tracing is off (no span objects, no traceparent)
+      const tracing = Option.isSome(otlpEndpoint) ? Layer.empty : Layer.setTracerEnabled(false)
+      return Layer.mergeAll(sdk, render, tracing, Layer.scopedDiscard(sampleProcessMetrics()))
     })
   )

@@ -40,6 +40,9 @@ import {
 import { CircuitBreaker } from "./CircuitBreaker.js"
 import { CrashPoints } from "./CrashPoints.js"
 import { compensationsTotal, idempotencyReplays } from "./Metrics.js"
+
+const compensationsReturned = Metric.tagged(compensationsTotal, "result", "returned")
+const compensationsFailed = Metric.tagged(compensationsTotal, "result", "failed")
 import { IdempotencyStore, type KeyScope } from "./IdempotencyStore.js"
 import {
   type AdjustError,
@@ -50,6 +53,7 @@ import {
 import { OrderRepo } from "./OrderRepo.js"
 import type { OutboxEvent } from "./Outbox.js"
 import { PaymentGateway } from "./PaymentGateway.js"
+import { traced } from "./Tracing.js"
 
 /** What `placeOrder` answers: the order, and whether it is a replay of an earlier request's. */
 export interface PlacedOrder {
@@ -210,7 +214,7 @@ export const makeCheckout = (options: CheckoutOptions) =>
         }
         if (unknown.length > 0) return yield* Effect.fail(new UnknownBook({ bookIds: unknown }))
         if (short.length > 0) return yield* Effect.fail(new InsufficientStock({ details: short }))
-      }).pipe(Effect.withSpan("Checkout.precheck"))
+      }).pipe(traced("Checkout.precheck"))
 
     /** The saga proper, once the key (if any) is ours. */
     const run = (request: CreateOrderRequest, scope: KeyScope | undefined) =>
@@ -281,22 +285,22 @@ export const makeCheckout = (options: CheckoutOptions) =>
                   return Effect.fail(upstreamError(e))
               }
             }),
-            Effect.withSpan("Checkout.takeStock", { attributes: { lineNo } })
+            traced("Checkout.takeStock", { attributes: { lineNo } })
           )
 
         const giveBack = (item: OrderItem, lineNo: number) =>
           inventory.adjust(item.bookId, item.qty, `compensate:${orderId}:${lineNo}`).pipe(
             Effect.zipRight(journal(lineNo, "returned")),
-            Effect.zipRight(Metric.increment(Metric.tagged(compensationsTotal, "result", "returned"))),
+            Effect.zipRight(Metric.increment(compensationsReturned)),
             Effect.catchAll((e) =>
               Effect.zipRight(
-                Effect.zipRight(journal(lineNo, "return_failed"), Metric.increment(Metric.tagged(compensationsTotal, "result", "failed"))),
+                Effect.zipRight(journal(lineNo, "return_failed"), Metric.increment(compensationsFailed)),
                 Effect.logError("compensation failed; left for recovery").pipe(
                   Effect.annotateLogs({ bookId: item.bookId, lineNo, error: e._tag })
                 )
               )
             ),
-            Effect.withSpan("Checkout.returnStock", { attributes: { lineNo } })
+            traced("Checkout.returnStock", { attributes: { lineNo } })
           )
 
         let declined: string | undefined
@@ -384,7 +388,7 @@ export const makeCheckout = (options: CheckoutOptions) =>
         }
         yield* Effect.logInfo("order confirmed")
         return { order, replayed: false } satisfies PlacedOrder
-      }).pipe(Effect.scoped, Effect.withSpan("Checkout.saga"))
+      }).pipe(Effect.scoped, traced("Checkout.saga"))
 
     /** Step 3: claim the key, or answer what it remembers. */
     const claimAndRun = (request: CreateOrderRequest, key: Option.Option<string>) =>

@@ -2,6 +2,7 @@ import { SqlClient, SqlSchema } from "@effect/sql"
 import { Config, Context, Duration, Effect, Layer, Option, Schema } from "effect"
 import { DbInt } from "./SqlColumns.js"
 import { OrderId as OrderIdSchema, type OrderId } from "../domain/Ids.js"
+import { traced } from "./Tracing.js"
 
 /** Who used a key, and for what: keys are scoped to the user; the fingerprint identifies the request. */
 export interface KeyScope {
@@ -157,7 +158,7 @@ export const makeIdempotencyStore = (options: IdempotencyOptions) =>
             if (Option.isSome(result)) return result.value
           }
           return { _tag: "InProgress" } satisfies ClaimResult
-        }).pipe(Effect.orDie, Effect.withSpan("IdempotencyStore.claim")),
+        }).pipe(Effect.orDie, traced("IdempotencyStore.claim")),
 
       attachOrder: (scope, orderId) =>
         sql`UPDATE idempotency_keys SET order_id = ${orderId}
@@ -174,7 +175,7 @@ export const makeIdempotencyStore = (options: IdempotencyOptions) =>
             WHERE user_id = ${scope.userId} AND idempotency_key = ${scope.key} AND fingerprint = ${scope.fingerprint}`.pipe(
           Effect.asVoid,
           Effect.orDie,
-          Effect.withSpan("IdempotencyStore.complete")
+          traced("IdempotencyStore.complete")
         )
       },
 

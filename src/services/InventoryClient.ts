@@ -1,5 +1,3 @@
-import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import {
   Clock,
   Config,
@@ -7,15 +5,25 @@ import {
   Duration,
   Effect,
   Either,
+  FiberRef,
   Layer,
   Option,
   Redacted,
   Schedule,
-  Schema
+  Schema,
+  Tracer
 } from "effect"
 import type { BookId } from "../domain/Ids.js"
-import { currentCorrelationId } from "./Correlation.js"
+import { makeBulkhead } from "./Bulkhead.js"
+import { CorrelationId } from "./Correlation.js"
 import { recordInventoryRequest } from "./Metrics.js"
+import { traced } from "./Tracing.js"
+import {
+  type InventoryRequest,
+  type InventoryResponse,
+  InventoryTransport,
+  type InventoryTransportError
+} from "./InventoryTransport.js"
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -217,8 +225,6 @@ const TransactionsPage = Schema.Struct({
   pagination: Schema.Struct({ has_next: Schema.Boolean })
 })
 
-const DetailBody = Schema.Struct({ detail: Schema.Unknown })
-
 const toTransaction = (t: typeof TransactionBody.Type): InventoryTransaction => ({
   id: t.id,
   bookId: t.book_id,
@@ -240,22 +246,12 @@ type AttemptFailure =
   | { readonly _tag: "ServerError"; readonly status: number; readonly reason: string }
   | { readonly _tag: "ClientError"; readonly status: number; readonly detail: string }
 
-const causeCode = (error: unknown): string | undefined => {
-  let current: unknown = error
-  for (let depth = 0; depth < 5 && typeof current === "object" && current !== null; depth++) {
-    if ("code" in current && typeof current.code === "string") return current.code
-    current = "cause" in current ? current.cause : undefined
-  }
-  return undefined
-}
-
 /** A connection that certainly never carried the request: the only case an adjust may be re-sent. */
 const REFUSED_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "UND_ERR_CONNECT_TIMEOUT"])
 
 const detailOf = (body: unknown): string => {
-  const decoded = Schema.decodeUnknownOption(DetailBody)(body)
-  if (Option.isNone(decoded)) return "no detail"
-  const detail = decoded.value.detail
+  if (typeof body !== "object" || body === null || !("detail" in body)) return "no detail"
+  const detail = body.detail
   return typeof detail === "string" ? detail : JSON.stringify(detail)
 }
 
@@ -290,93 +286,115 @@ const CLOCK_SKEW_MS = 60_000
 const MAX_LOG_PAGES = 50
 const LOG_PAGE_SIZE = 100
 
+// decoders compiled once (a body that does not match is the inventory's failure, not ours)
+const decodeStock = Schema.decodeUnknownEither(StockBody)
+const decodeTransaction = Schema.decodeUnknownEither(TransactionBody)
+const decodePage = Schema.decodeUnknownEither(TransactionsPage)
+
+/** The W3C `traceparent` of the current span, when there is one that is recorded (tracing on). */
+const traceparentOf = (context: Context.Context<never>): string | undefined => {
+  const span = Context.getOption(context, Tracer.ParentSpan)
+  if (Option.isNone(span) || span.value.traceId === "noop") return undefined
+  return `00-${span.value.traceId}-${span.value.spanId}-${span.value.sampled ? "01" : "00"}`
+}
+
 /**
  * Builds the HTTP inventory client (INVENTORY_CONTRACT.md; policy from ARCHITECTURE.md,
- * "Inventory client policy") on the `HttpClient` in context.
+ * "Inventory client policy") on the `InventoryTransport` in context. Each attempt is one
+ * transport request bounded by one timeout (the per-attempt timeout, or what is left of the
+ * call's deadline when that is shorter) and holds one bulkhead slot (`makeBulkhead`).
  */
 export const makeInventoryClient = (
   options: InventoryClientOptions
-): Effect.Effect<InventoryClientService, never, HttpClient.HttpClient> =>
+): Effect.Effect<InventoryClientService, never, InventoryTransport> =>
   Effect.gen(function* () {
-    const http = yield* HttpClient.HttpClient
-    const bulkhead = yield* Effect.makeSemaphore(options.maxConcurrency)
+    const transport = yield* InventoryTransport
+    const bulkhead = yield* makeBulkhead(options.maxConcurrency)
     const retrySchedule = Schedule.exponential(options.retryBaseDelay, 2).pipe(
       Schedule.jittered,
       Schedule.intersect(Schedule.recurs(options.retryAttempts))
     )
-
+    const requestTimeoutMs = Duration.toMillis(options.requestTimeout)
     const deadlineMs = Duration.toMillis(options.deadline)
-    const busy = (): AttemptFailure => ({
+    const deadlineText = Duration.format(options.deadline)
+    const noSlot = (): AttemptFailure => ({
       _tag: "Busy",
-      reason: `no free inventory slot within the ${Duration.format(options.deadline)} deadline (${options.maxConcurrency} in flight)`
+      reason: `no free inventory slot within the ${deadlineText} deadline (${options.maxConcurrency} in flight)`
+    })
+    const noTimeLeft: AttemptFailure = { _tag: "Busy", reason: `no time left within the ${deadlineText} deadline` }
+    const authorization: Record<string, string> = Option.match(options.authToken, {
+      onNone: () => ({}),
+      onSome: (token) => ({ authorization: `Bearer ${Redacted.value(token)}` })
     })
 
-    /**
-     * Waits for a bulkhead slot until `deadlineAt` (epoch ms), then runs `effect` holding it;
-     * `Busy` (nothing sent) when none came free in time.
-     */
-    const withSlot =
-      (deadlineAt: number) => <A>(effect: Effect.Effect<A, AttemptFailure>): Effect.Effect<A, AttemptFailure> =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          deadlineAt - now <= 0
-            ? Effect.fail(busy())
-            : Effect.uninterruptibleMask((restore) =>
-                // only the wait is interruptible (by the timeout); once taken, the slot is always released
-                restore(
-                  bulkhead.take(1).pipe(Effect.timeoutFail({ duration: Duration.millis(deadlineAt - now), onTimeout: busy }))
-                ).pipe(Effect.zipRight(restore(effect).pipe(Effect.ensuring(bulkhead.release(1)))))
-              )
-        )
+    /** JSON, the correlation id as `X-Request-Id` and the trace as `traceparent`, plus `extra`. */
+    const headersFor = (
+      fiber: { readonly getFiberRef: <A>(ref: FiberRef.FiberRef<A>) => A },
+      extra: Readonly<Record<string, string>>
+    ) => {
+      const headers: Record<string, string> = { accept: "application/json", ...extra }
+      const correlationId = fiber.getFiberRef(CorrelationId)
+      if (correlationId !== "") headers["x-request-id"] = correlationId
+      const traceparent = traceparentOf(fiber.getFiberRef(FiberRef.currentContext))
+      if (traceparent !== undefined) headers["traceparent"] = traceparent
+      return headers
+    }
+
+    /** Counts and times one attempt in `checkout_inventory_requests_total` and its histogram. */
+    const measured = (operation: InventoryOperation) => (sent: Effect.Effect<InventoryResponse, AttemptFailure>) =>
+      Effect.suspend(() => {
+        const started = performance.now()
+        const seconds = () => (performance.now() - started) / 1000
+        return Effect.tapBoth(sent, {
+          onFailure: (f) => recordInventoryRequest(operation, attemptStatus(f), seconds()),
+          onSuccess: ({ status }) => recordInventoryRequest(operation, String(status), seconds())
+        })
+      })
 
     /**
-     * Sends one request and reads its JSON body; classifies every failure; counts it in
-     * `checkout_inventory_requests_total{operation,status}` and times it.
+     * One request within `deadlineAt` (epoch ms): waits for a bulkhead slot (`Busy`, nothing sent,
+     * when none comes free in time), sends, and classifies the outcome. Succeeds with a 2xx
+     * answer's body.
      */
-    const attempt = (operation: InventoryOperation, request: HttpClientRequest.HttpClientRequest) =>
-      Effect.gen(function* () {
-        const correlationId = yield* currentCorrelationId
-        const withId = correlationId === "" ? request : HttpClientRequest.setHeader(request, "x-request-id", correlationId)
-        const response = yield* http.execute(withId)
-        const body: unknown = yield* response.json.pipe(Effect.orElseSucceed(() => null))
-        return { status: response.status, body }
-      }).pipe(
-        Effect.scoped,
-        Effect.timeoutFail({
-          duration: options.requestTimeout,
-          onTimeout: (): AttemptFailure => ({
-            _tag: "TimedOut",
-            reason: `no answer within ${Duration.format(options.requestTimeout)}`
-          })
-        }),
-        Effect.catchTag("RequestError", (e): Effect.Effect<never, AttemptFailure> => {
-          const code = causeCode(e.cause)
-          return Effect.fail(
-            code !== undefined && REFUSED_CODES.has(code)
-              ? { _tag: "Refused", reason: code }
-              : { _tag: "Broken", reason: code ?? e.message }
-          )
-        }),
-        Effect.catchTag("ResponseError", (e): Effect.Effect<never, AttemptFailure> =>
-          Effect.fail({ _tag: "Broken", reason: e.message })
-        ),
-        Effect.flatMap(({ body, status }): Effect.Effect<{ status: number; body: unknown }, AttemptFailure> => {
-          if (status >= 500) return Effect.fail({ _tag: "ServerError", status, reason: `status ${status}: ${detailOf(body)}` })
-          if (status >= 400) return Effect.fail({ _tag: "ClientError", status, detail: detailOf(body) })
-          return Effect.succeed({ status, body })
-        }),
-        (sent) =>
-          Effect.suspend(() => {
-            const started = performance.now()
-            const seconds = () => (performance.now() - started) / 1000
-            return sent.pipe(
-              Effect.tapBoth({
-                onFailure: (f) => recordInventoryRequest(operation, attemptStatus(f), seconds()),
-                onSuccess: ({ status }) => recordInventoryRequest(operation, String(status), seconds())
-              })
+    const attempt = (
+      operation: InventoryOperation,
+      request: Omit<InventoryRequest, "headers">,
+      extraHeaders: Readonly<Record<string, string>>,
+      deadlineAt: number
+    ): Effect.Effect<unknown, AttemptFailure> =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const left = deadlineAt - now
+        if (left <= 0) return Effect.fail(noTimeLeft)
+        const timeoutMs = Math.min(requestTimeoutMs, left)
+        const timedOut: AttemptFailure = {
+          _tag: "TimedOut",
+          reason: timeoutMs === requestTimeoutMs
+            ? `no answer within ${Duration.format(options.requestTimeout)}`
+            : `no answer within the ${deadlineText} deadline`
+        }
+        const send = Effect.withFiberRuntime<InventoryResponse, InventoryTransportError>((fiber) =>
+          transport.send({ ...request, headers: headersFor(fiber, extraHeaders) })
+        ).pipe(
+          Effect.timeoutFail({ duration: Duration.millis(timeoutMs), onTimeout: () => timedOut }),
+          Effect.catchTag("InventoryTransportError", (e): Effect.Effect<never, AttemptFailure> =>
+            Effect.fail(
+              e.code !== undefined && REFUSED_CODES.has(e.code)
+                ? { _tag: "Refused", reason: e.code }
+                : { _tag: "Broken", reason: e.code ?? e.message }
             )
+          ),
+          Effect.flatMap((response): Effect.Effect<InventoryResponse, AttemptFailure> => {
+            const { body, status } = response
+            if (status >= 500) return Effect.fail({ _tag: "ServerError", status, reason: `status ${status}: ${detailOf(body)}` })
+            if (status >= 400) return Effect.fail({ _tag: "ClientError", status, detail: detailOf(body) })
+            return Effect.succeed(response)
           }),
-        Effect.withSpan(`InventoryClient.http.${operation}`, { kind: "client" })
-      )
+          measured(operation),
+          Effect.map((response) => response.body),
+          traced(`InventoryClient.http.${operation}`, { kind: "client" })
+        )
+        return bulkhead.withSlot(Duration.millis(left), noSlot)(send)
+      })
 
     const readFailure = (f: AttemptFailure): ReadError => {
       switch (f._tag) {
@@ -391,144 +409,137 @@ export const makeInventoryClient = (
       }
     }
 
-    /** A read: retried on 5xx, refused and timeout; bounded by the call's deadline. */
-    const read = <A, I>(
+    /** A GET: retried on 5xx, refused and timeout, within one call deadline; the body decoded by `decode`. */
+    const read = <A>(
       operation: InventoryOperation,
-      request: HttpClientRequest.HttpClientRequest,
-      schema: Schema.Schema<A, I>
-    ) =>
+      url: string,
+      decode: (body: unknown) => Either.Either<A, unknown>
+    ): Effect.Effect<A, AttemptFailure> =>
       Effect.flatMap(Clock.currentTimeMillis, (start) =>
-        withSlot(start + deadlineMs)(attempt(operation, request)).pipe(
+        attempt(operation, { method: "GET", url }, {}, start + deadlineMs).pipe(
           Effect.retry({ schedule: retrySchedule, while: isRetryableRead })
         )
       ).pipe(
-        Effect.flatMap(({ body }) =>
-          Schema.decodeUnknown(schema)(body).pipe(
-            Effect.mapError((): AttemptFailure => ({ _tag: "Broken", reason: "unexpected response body" }))
-          )
-        ),
-        // a backstop: the slot wait and each attempt are already bounded by the deadline
-        Effect.timeoutFail({
-          duration: Duration.sum(options.deadline, Duration.millis(50)),
-          onTimeout: (): AttemptFailure => ({
-            _tag: "TimedOut",
-            reason: `no answer within the ${Duration.format(options.deadline)} deadline`
+        Effect.flatMap((body) =>
+          Either.match(decode(body), {
+            onLeft: (): Effect.Effect<A, AttemptFailure> => Effect.fail({ _tag: "Broken", reason: "unexpected response body" }),
+            onRight: Effect.succeed
           })
-        })
-      )
-
-    const url = (path: string, params: Record<string, string>) =>
-      HttpClientRequest.get(`${options.baseUrl}${path}`).pipe(
-        HttpClientRequest.setUrlParams(params),
-        HttpClientRequest.acceptJson
-      )
-
-    const getStock = Effect.fn("InventoryClient.getStock")(function* (bookId: BookId) {
-      const request = HttpClientRequest.get(`${options.baseUrl}/api/v1/inventory/${encodeURIComponent(bookId)}`).pipe(
-        HttpClientRequest.acceptJson
-      )
-      const result = yield* read("get_stock", request, StockBody).pipe(
-        Effect.mapError((f) =>
-          f._tag === "ClientError" && f.status === 404 ? new InventoryBookNotFound({ bookId }) : readFailure(f)
         )
       )
-      return { bookId, available: result.inventory.quantity_available } satisfies StockLevel
-    })
 
-    const findAdjustment = Effect.fn("InventoryClient.findAdjustment")(function* (
-      bookId: BookId,
-      note: string,
-      since: Date
-    ) {
-      const horizon = since.getTime() - CLOCK_SKEW_MS
-      for (let page = 1; page <= MAX_LOG_PAGES; page++) {
-        const result = yield* read(
-          "transactions",
-          url("/api/v1/transactions", { book_id: bookId, page: String(page), per_page: String(LOG_PAGE_SIZE) }),
-          TransactionsPage
-        ).pipe(Effect.mapError(readFailure))
-        const entries = result.transactions.map(toTransaction)
-        const match = entries.find((t) => t.notes === note)
-        if (match !== undefined) return Option.some(match)
-        const oldest = entries[entries.length - 1]
-        if (!result.pagination.has_next || oldest === undefined || oldest.timestamp.getTime() < horizon) break
-      }
-      return Option.none<InventoryTransaction>()
-    })
+    const getStock = (bookId: BookId): Effect.Effect<StockLevel, InventoryBookNotFound | ReadError> =>
+      read("get_stock", `${options.baseUrl}/api/v1/inventory/${encodeURIComponent(bookId)}`, decodeStock).pipe(
+        Effect.mapBoth({
+          onFailure: (f) =>
+            f._tag === "ClientError" && f.status === 404 ? new InventoryBookNotFound({ bookId }) : readFailure(f),
+          onSuccess: (result): StockLevel => ({ bookId, available: result.inventory.quantity_available })
+        }),
+        traced("InventoryClient.getStock")
+      )
+
+    const findAdjustment = (bookId: BookId, note: string, since: Date) =>
+      Effect.gen(function* () {
+        const horizon = since.getTime() - CLOCK_SKEW_MS
+        for (let page = 1; page <= MAX_LOG_PAGES; page++) {
+          const query = new URLSearchParams({ book_id: bookId, page: String(page), per_page: String(LOG_PAGE_SIZE) })
+          const result = yield* read("transactions", `${options.baseUrl}/api/v1/transactions?${query}`, decodePage).pipe(
+            Effect.mapError(readFailure)
+          )
+          const entries = result.transactions.map(toTransaction)
+          const match = entries.find((t) => t.notes === note)
+          if (match !== undefined) return Option.some(match)
+          const oldest = entries[entries.length - 1]
+          if (!result.pagination.has_next || oldest === undefined || oldest.timestamp.getTime() < horizon) break
+        }
+        return Option.none<InventoryTransaction>()
+      }).pipe(traced("InventoryClient.findAdjustment"))
 
     /** One adjust send, re-sent only while the connection is refused. */
-    const sendAdjust = (bookId: BookId, change: number, note: string) => {
-      let request = HttpClientRequest.post(`${options.baseUrl}/api/v1/inventory/adjust`).pipe(
-        HttpClientRequest.setUrlParam("book_id", bookId),
-        HttpClientRequest.acceptJson,
-        HttpClientRequest.bodyUnsafeJson({ quantity_change: change, notes: note })
-      )
-      if (Option.isSome(options.authToken)) {
-        request = HttpClientRequest.bearerToken(request, Redacted.value(options.authToken.value))
+    const sendAdjust = (bookId: BookId, change: number, note: string): Effect.Effect<InventoryTransaction, AttemptFailure> => {
+      const request: Omit<InventoryRequest, "headers"> = {
+        method: "POST",
+        url: `${options.baseUrl}/api/v1/inventory/adjust?book_id=${encodeURIComponent(bookId)}`,
+        body: JSON.stringify({ quantity_change: change, notes: note })
       }
+      const headers = { "content-type": "application/json", ...authorization }
       return Effect.flatMap(Clock.currentTimeMillis, (start) =>
-        withSlot(start + deadlineMs)(attempt("adjust", request)).pipe(
-          Effect.retry({ schedule: retrySchedule, while: isRefused })
-        )
+        attempt("adjust", request, headers, start + deadlineMs).pipe(Effect.retry({ schedule: retrySchedule, while: isRefused }))
       ).pipe(
-        Effect.flatMap(({ body }) =>
-          Schema.decodeUnknown(TransactionBody)(body).pipe(
-            Effect.map(toTransaction),
-            Effect.mapError((): AttemptFailure => ({ _tag: "Broken", reason: "unexpected adjust response body" }))
-          )
+        Effect.flatMap((body) =>
+          Either.match(decodeTransaction(body), {
+            onLeft: (): Effect.Effect<InventoryTransaction, AttemptFailure> =>
+              Effect.fail({ _tag: "Broken", reason: "unexpected adjust response body" }),
+            onRight: (t) => Effect.succeed(toTransaction(t))
+          })
         )
       )
     }
 
-    const adjust = Effect.fn("InventoryClient.adjust")(function* (bookId: BookId, change: number, note: string) {
-      if (!Number.isInteger(change) || change === 0) {
-        return yield* Effect.die(new Error(`adjust needs a non-zero integer change, got ${change}`))
-      }
-      const rejected = (f: AttemptFailure): AdjustError | undefined => {
-        if (f._tag === "ClientError") {
+    /** Why an adjust certainly was not applied (or was refused), or `undefined` when its outcome is unknown. */
+    const settled = (bookId: BookId, f: AttemptFailure): AdjustError | undefined => {
+      switch (f._tag) {
+        case "ClientError":
           if (f.status === 400) return new InsufficientOnHand({ bookId, detail: f.detail })
           if (f.status === 404) return new InventoryBookNotFound({ bookId })
           return new InventoryRejected({ status: f.status, detail: f.detail })
-        }
-        if (f._tag === "Busy") return new InventoryBusy({ reason: f.reason })
-        if (f._tag === "Refused") {
+        case "Busy":
+          return new InventoryBusy({ reason: f.reason })
+        case "Refused":
           // never reached the service: certainly not applied
           return new InventoryUnavailable({ reason: `not applied: ${f.reason}` })
-        }
-        return undefined
+        default:
+          return undefined
       }
-      const startedAt = new Date(yield* Clock.currentTimeMillis)
-      let lastFailure: AttemptFailure | undefined
-      for (let send = 1; send <= 2; send++) {
-        const outcome = yield* Effect.either(sendAdjust(bookId, change, note))
-        if (Either.isRight(outcome)) return outcome.right
-        const failure = outcome.left
-        lastFailure = failure
-        const final = rejected(failure)
-        if (final !== undefined) {
-          // the first send's outcome was settled as not applied, so a refused re-send leaves nothing held
-          return yield* Effect.fail(final)
+    }
+
+    /** The slow path of an adjust whose first send's outcome is unknown: the log, then one re-send. */
+    const settleUnknown = (bookId: BookId, change: number, note: string, startedAt: Date, first: AttemptFailure) =>
+      Effect.gen(function* () {
+        let failure = first
+        for (let send = 1; send <= 2; send++) {
+          if (send === 2) {
+            const outcome = yield* Effect.either(sendAdjust(bookId, change, note))
+            if (Either.isRight(outcome)) return outcome.right
+            failure = outcome.left
+            const final = settled(bookId, failure)
+            // the first send's outcome was settled as not applied, so a refused re-send leaves nothing held
+            if (final !== undefined) return yield* Effect.fail(final)
+          }
+          // The outcome is unknown (timeout, reset, 5xx): the transaction log says whether it was applied.
+          if (!isOutcomeUnknown(failure)) break
+          const found = yield* Effect.either(findAdjustment(bookId, note, startedAt))
+          if (Either.isLeft(found)) {
+            return yield* Effect.fail(
+              new AdjustOutcomeUnknown({ bookId, note, reason: `${failure._tag}; transaction log unreadable: ${found.left._tag}` })
+            )
+          }
+          if (Option.isSome(found.right)) return found.right.value
+          if (send === 1) {
+            yield* Effect.logWarning("inventory adjust not applied after an unknown outcome; re-sending once").pipe(
+              Effect.annotateLogs({ bookId, note, failure: failure._tag })
+            )
+          }
         }
-        // The outcome is unknown (timeout, reset, 5xx): the transaction log says whether it was applied.
-        if (!isOutcomeUnknown(failure)) break
-        const found = yield* Effect.either(findAdjustment(bookId, note, startedAt))
-        if (Either.isLeft(found)) {
-          return yield* Effect.fail(
-            new AdjustOutcomeUnknown({ bookId, note, reason: `${failure._tag}; transaction log unreadable: ${found.left._tag}` })
-          )
+        if (failure._tag === "ServerError") {
+          // it answered, twice, and its log shows neither send: certainly not applied
+          return yield* Effect.fail(new InventoryUnavailable({ reason: `not applied: ${failure.reason}` }))
         }
-        if (Option.isSome(found.right)) return found.right.value
-        yield* Effect.logWarning("inventory adjust not applied after an unknown outcome; re-sending once").pipe(
-          Effect.annotateLogs({ bookId, note, failure: failure._tag })
-        )
+        // a timed-out or broken request may still be applied later: recovery settles it from the log
+        return yield* Effect.fail(new AdjustOutcomeUnknown({ bookId, note, reason: "still unknown after one re-send" }))
+      })
+
+    const adjust = (bookId: BookId, change: number, note: string): Effect.Effect<InventoryTransaction, AdjustError> => {
+      if (!Number.isInteger(change) || change === 0) {
+        return Effect.die(new Error(`adjust needs a non-zero integer change, got ${change}`))
       }
-      if (lastFailure?._tag === "ServerError") {
-        // it answered, twice, and its log shows neither send: certainly not applied
-        return yield* Effect.fail(new InventoryUnavailable({ reason: `not applied: ${lastFailure.reason}` }))
-      }
-      // a timed-out or broken request may still be applied later: recovery settles it from the log
-      return yield* Effect.fail(new AdjustOutcomeUnknown({ bookId, note, reason: "still unknown after one re-send" }))
-    })
+      return Effect.flatMap(Clock.currentTimeMillis, (startedMs) =>
+        Effect.catchAll(sendAdjust(bookId, change, note), (failure) => {
+          const final = settled(bookId, failure)
+          return final !== undefined ? Effect.fail(final) : settleUnknown(bookId, change, note, new Date(startedMs), failure)
+        })
+      ).pipe(traced("InventoryClient.adjust"))
+    }
 
     return { getStock, adjust, findAdjustment } satisfies InventoryClientService
   })
@@ -546,15 +557,14 @@ export class InventoryHealth extends Context.Tag("bookverse/InventoryHealth")<
   }
 >() {}
 
-/** The live ping, on the `HttpClient` in context and `INVENTORY_BASE_URL`. */
+/** The live ping, on the `InventoryTransport` in context and `INVENTORY_BASE_URL`. */
 export const InventoryHealthLive = Layer.effect(
   InventoryHealth,
   Effect.gen(function* () {
-    const http = yield* HttpClient.HttpClient
+    const transport = yield* InventoryTransport
     const { baseUrl } = yield* InventoryClientConfig
     return {
-      ping: http.get(`${baseUrl}/health`).pipe(
-        Effect.scoped,
+      ping: transport.send({ method: "GET", url: `${baseUrl}/health`, headers: {} }).pipe(
         Effect.as(true),
         Effect.timeoutFail({ duration: Duration.seconds(1), onTimeout: () => "timeout" }),
         Effect.orElseSucceed(() => false)

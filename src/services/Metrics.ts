@@ -96,11 +96,43 @@ export const recordOrder = (outcome: OrderOutcome, durationSeconds: number) =>
     Metric.update(sagaDurationByOutcome.get(outcome) ?? Metric.tagged(sagaDuration, "outcome", outcome), durationSeconds)
   )
 
-/** Records one inventory request attempt. */
+/** Memoises `make(label)`: a tagged metric is built (and its key hashed) once per label set, not per update. */
+const perLabel = <M>(make: (label: string) => M): ((label: string) => M) => {
+  const made = new Map<string, M>()
+  return (label) => {
+    let metric = made.get(label)
+    if (metric === undefined) {
+      metric = make(label)
+      made.set(label, metric)
+    }
+    return metric
+  }
+}
+
+const inventoryRequestsBy = perLabel((key) => {
+  const [operation = "", status = ""] = key.split(" ")
+  return Metric.tagged(Metric.tagged(inventoryRequests, "operation", operation), "status", status)
+})
+const inventoryRequestDurationBy = perLabel((operation) => Metric.tagged(inventoryRequestDuration, "operation", operation))
+
+const httpRequestDurationBy = perLabel((key) => {
+  const [method = "", route = "", status = ""] = key.split(" ")
+  return httpRequestDuration.pipe(
+    Metric.tagged("method", method),
+    Metric.tagged("route", route),
+    Metric.tagged("status", status)
+  )
+})
+
+/** Records one HTTP request served: `method`, `route` (a route template, never a raw path), `status`, its duration in seconds. */
+export const recordHttpRequest = (method: string, route: string, status: number, durationSeconds: number) =>
+  Metric.update(httpRequestDurationBy(`${method} ${route} ${status}`), durationSeconds)
+
+/** Records one inventory request attempt: `operation` (get_stock, adjust, transactions), `status` (HTTP status or timeout/refused/reset/busy), its duration in seconds. */
 export const recordInventoryRequest = (operation: string, status: string, durationSeconds: number) =>
   Effect.zipRight(
-    Metric.increment(Metric.tagged(Metric.tagged(inventoryRequests, "operation", operation), "status", status)),
-    Metric.update(Metric.tagged(inventoryRequestDuration, "operation", operation), durationSeconds)
+    Metric.increment(inventoryRequestsBy(`${operation} ${status}`)),
+    Metric.update(inventoryRequestDurationBy(operation), durationSeconds)
   )
 
 // ---------------------------------------------------------------------------------------------

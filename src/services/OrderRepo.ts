@@ -5,6 +5,7 @@ import { BookId, OrderId, UserId } from "../domain/Ids.js"
 import { Cents, Currency } from "../domain/Money.js"
 import { Order, OrderItem, OrderStatus, PaymentState, StockState } from "../domain/Order.js"
 import { Outbox, type OutboxEvent } from "./Outbox.js"
+import { traced } from "./Tracing.js"
 
 /** An order about to be stored: PENDING, with its priced lines. */
 export interface NewOrder {
@@ -153,7 +154,7 @@ export const OrderRepoLive = Layer.effect(
           updatedAt: new Date(o.updated_at),
           recoveryAttempts: o.recovery_attempts
         })
-      }).pipe(Effect.orDie, Effect.withSpan("OrderRepo.findRecord"))
+      }).pipe(Effect.orDie, traced("OrderRepo.findRecord"))
 
     return OrderRepo.of({
       insertPending: (order) => {
@@ -178,7 +179,7 @@ export const OrderRepoLive = Layer.effect(
               )}`
             })
           )
-          .pipe(Effect.orDie, Effect.withSpan("OrderRepo.insertPending"))
+          .pipe(Effect.orDie, traced("OrderRepo.insertPending"))
       },
 
       setLineState: (orderId, lineNo, state) =>
@@ -213,7 +214,7 @@ export const OrderRepoLive = Layer.effect(
               return true
             })
           )
-          .pipe(Effect.orDie, Effect.withSpan("OrderRepo.confirm")),
+          .pipe(Effect.orDie, traced("OrderRepo.confirm")),
 
       findById: (orderId) => Effect.map(findRecord(orderId), Option.map((r) => r.order)),
       findRecord,

@@ -1,5 +1,6 @@
 import { Config, Context, Effect, Layer, Random, Schema } from "effect"
 import type { Cents } from "../domain/Money.js"
+import { traced } from "./Tracing.js"
 
 /** The gateway declined the charge; nothing was charged. */
 export class PaymentDeclined extends Schema.TaggedError<PaymentDeclined>()("PaymentDeclined", {
@@ -33,13 +34,12 @@ export class PaymentGateway extends Context.Tag("bookverse/PaymentGateway")<
  */
 export const makeSimulatedPaymentGateway = (successRatio: number) =>
   PaymentGateway.of({
-    charge: Effect.fn("PaymentGateway.charge")(function* (request: ChargeRequest) {
-      const roll = yield* Random.next
-      if (successRatio >= 1 || roll < successRatio) {
-        return { reference: `sim_${request.orderId}` }
-      }
-      return yield* Effect.fail(new PaymentDeclined({ reason: "card declined (simulated)" }))
-    })
+    charge: (request: ChargeRequest) =>
+      Effect.flatMap(Random.next, (roll) =>
+        successRatio >= 1 || roll < successRatio
+          ? Effect.succeed({ reference: `sim_${request.orderId}` })
+          : Effect.fail(new PaymentDeclined({ reason: "card declined (simulated)" }))
+      ).pipe(traced("PaymentGateway.charge"))
   })
 
 /** `PAYMENT_SUCCESS_RATIO`: 1.0 by default, 0.0 to 1.0; anything else stops start-up. */

@@ -1,5 +1,3 @@
-import { HttpClient, HttpClientError, type HttpClientRequest, HttpClientResponse } from "@effect/platform"
-import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Duration, Effect, Either, Exit, Fiber, Option, Redacted, TestClock } from "effect"
 import { BookId } from "../../src/domain/Ids.js"
@@ -22,6 +20,13 @@ import {
   InventoryUnavailable,
   makeInventoryClient
 } from "../../src/services/InventoryClient.js"
+import {
+  type InventoryRequest,
+  type InventoryResponse,
+  InventoryTransport,
+  InventoryTransportError,
+  UndiciInventoryTransport
+} from "../../src/services/InventoryTransport.js"
 
 // Demo catalog books of the fake (fixed ids, see src/fake-inventory/Catalog.ts).
 const PRIDE = BookId.make("289f3439-3a2e-49a9-b447-eb6a95922a20") // 12 copies, price "16.99"
@@ -83,7 +88,7 @@ describe("InventoryClient against the fake inventory", () => {
       expect(yield* inventory.getStock(FRANKENSTEIN)).toEqual({ bookId: FRANKENSTEIN, available: 25 })
       expect(fake.store.stock(PRIDE)?.book.price).toBe("16.99")
       expect(requests(fake).getStock).toBe(2)
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide(UndiciInventoryTransport)))
 
   it.scopedLive("getStock of a book without an inventory record is InventoryBookNotFound, not retried", () =>
     Effect.gen(function* () {
@@ -92,7 +97,7 @@ describe("InventoryClient against the fake inventory", () => {
       const error = yield* failureOf(inventory.getStock(UNKNOWN))
       expect(error).toEqual(new InventoryBookNotFound({ bookId: UNKNOWN }))
       expect(requests(fake).getStock).toBe(1)
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide(UndiciInventoryTransport)))
 
   it.scopedLive("reads are retried on 500 and 503, then succeed", () =>
     Effect.gen(function* () {
@@ -105,7 +110,7 @@ describe("InventoryClient against the fake inventory", () => {
       expect(yield* inventory.getStock(PRIDE)).toEqual({ bookId: PRIDE, available: 12 })
       expect(requests(fake).getStock).toBe(3)
       expect(fake.stats.snapshot().faultsInjected.status).toBe(2)
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide(UndiciInventoryTransport)))
 
   it.scopedLive("reads give up after RETRY_ATTEMPTS retries with InventoryUnavailable", () =>
     Effect.gen(function* () {
@@ -115,7 +120,7 @@ describe("InventoryClient against the fake inventory", () => {
       const error = yield* failureOf(inventory.getStock(PRIDE))
       expect(error).toEqual(new InventoryUnavailable({ reason: "status 503: Service unavailable" }))
       expect(requests(fake).getStock).toBe(3)
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide(UndiciInventoryTransport)))
 
   it.scopedLive("reads are retried after a reset connection", () =>
     Effect.gen(function* () {
@@ -124,7 +129,7 @@ describe("InventoryClient against the fake inventory", () => {
       const inventory = yield* clientFor(fake)
       expect(yield* inventory.getStock(PRIDE)).toEqual({ bookId: PRIDE, available: 12 })
       expect(requests(fake).getStock).toBe(2)
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide(UndiciInventoryTransport)))
 
   it.scopedLive("reads are not retried on 4xx", () =>
     Effect.gen(function* () {
@@ -139,7 +144,7 @@ describe("InventoryClient against the fake inventory", () => {
         expect(error).toMatchObject({ status })
         expect(requests(fake).getStock).toBe(1)
       }
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide(UndiciInventoryTransport)))
 
   it.scopedLive("adjust applies the change once and returns the recorded transaction", () =>
     Effect.gen(function* () {
@@ -157,7 +162,7 @@ describe("InventoryClient against the fake inventory", () => {
       })
       expect(fake.store.available(PRIDE)).toBe(10)
       expect(requests(fake)).toMatchObject({ adjust: 1, transactions: 0 })
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide(UndiciInventoryTransport)))
 
   it.scopedLive("adjust refused with 400 (would go negative) is InsufficientOnHand and not retried", () =>
     Effect.gen(function* () {
@@ -170,7 +175,7 @@ describe("InventoryClient against the fake inventory", () => {
       expect(requests(fake)).toMatchObject({ adjust: 1, transactions: 0 })
       expect(fake.store.available(WUTHERING)).toBe(1)
       expect(fake.store.transactionsFor(WUTHERING)).toEqual([])
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide(UndiciInventoryTransport)))
 
   for (const then of ["500", "drop"] as const) {
     it.scopedLive(`adjust applied but answered with ${then === "500" ? "a 500" : "a dropped connection"}: resolved from the log, applied once`, () =>
@@ -186,7 +191,7 @@ describe("InventoryClient against the fake inventory", () => {
         expect(fake.store.available(PRIDE)).toBe(9)
         expect(requests(fake)).toMatchObject({ adjust: 1, transactions: 1 })
         expect(fake.stats.snapshot().faultsInjected.applyThenFail).toBe(1)
-      }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+      }).pipe(Effect.provide(UndiciInventoryTransport)))
   }
 
   it.scopedLive("adjust reset before it was applied: looked up, not found, re-sent once, applied once", () =>
@@ -199,7 +204,7 @@ describe("InventoryClient against the fake inventory", () => {
       expect(transaction.id).toBe(fake.store.transactionsFor(PRIDE)[0]?.id)
       expect(fake.store.available(PRIDE)).toBe(8)
       expect(requests(fake)).toMatchObject({ adjust: 2, transactions: 1 })
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide(UndiciInventoryTransport)))
 
   it.scopedLive("adjust dropped before its body was read: looked up, not found, re-sent once", () =>
     Effect.gen(function* () {
@@ -210,7 +215,7 @@ describe("InventoryClient against the fake inventory", () => {
       expect(notesOf(fake, PRIDE)).toEqual([[-1, "order:o-5:0"]])
       expect(fake.store.available(PRIDE)).toBe(11)
       expect(requests(fake)).toMatchObject({ adjust: 2, transactions: 1 })
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide(UndiciInventoryTransport)))
 
   it.scopedLive("adjust timing out (hang longer than the request timeout): not in the log, re-sent once", () =>
     Effect.gen(function* () {
@@ -227,7 +232,7 @@ describe("InventoryClient against the fake inventory", () => {
       expect(fake.store.available(PRIDE)).toBe(10)
       expect(requests(fake)).toMatchObject({ adjust: 2, transactions: 1 })
       expect(fake.stats.snapshot().faultsInjected.hang).toBe(1)
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide(UndiciInventoryTransport)))
 
   it.scopedLive("adjust whose re-send is also lost is AdjustOutcomeUnknown, nothing applied", () =>
     Effect.gen(function* () {
@@ -240,7 +245,7 @@ describe("InventoryClient against the fake inventory", () => {
       )
       expect(fake.store.available(PRIDE)).toBe(12)
       expect(requests(fake)).toMatchObject({ adjust: 2, transactions: 2 })
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide(UndiciInventoryTransport)))
 
   it.scopedLive("adjust with an unknown outcome and an unreadable log is AdjustOutcomeUnknown, never re-sent", () =>
     Effect.gen(function* () {
@@ -258,7 +263,7 @@ describe("InventoryClient against the fake inventory", () => {
       )
       expect(requests(fake)).toMatchObject({ adjust: 1, transactions: 3 })
       expect(fake.store.available(PRIDE)).toBe(12)
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide(UndiciInventoryTransport)))
 
   it.scopedLive("findAdjustment pages through the log to find an older note", () =>
     Effect.gen(function* () {
@@ -274,7 +279,7 @@ describe("InventoryClient against the fake inventory", () => {
       )
       expect(requests(fake).transactions).toBe(2) // 100 per page, newest first: found on page 2
       expect(yield* inventory.findAdjustment(PRIDE, "order:nope:0", since)).toEqual(Option.none())
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide(UndiciInventoryTransport)))
 
   it.scopedLive("bulkhead: at most maxConcurrency requests in flight across 10 concurrent reads", () =>
     Effect.gen(function* () {
@@ -290,7 +295,7 @@ describe("InventoryClient against the fake inventory", () => {
       expect(stats.requests.getStock).toBe(10)
       expect(stats.maxInFlight).toBe(2)
       expect(stats.faultsInjected.latency).toBe(10)
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide(UndiciInventoryTransport)))
 
   it.scopedLive("sends the bearer token on adjusts when configured; without it the inventory's 401 is not retried", () =>
     Effect.gen(function* () {
@@ -310,7 +315,7 @@ describe("InventoryClient against the fake inventory", () => {
         expect(yield* inventory.getStock(PRIDE)).toEqual({ bookId: PRIDE, available: 11 })
       }
       expect(notesOf(fake, PRIDE)).toEqual([[-1, "order:o-10:0"]])
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide(UndiciInventoryTransport)))
 
   it.scopedLive("a refused connection: reads and adjusts fail with InventoryUnavailable, the adjust as not applied", () =>
     Effect.gen(function* () {
@@ -325,7 +330,7 @@ describe("InventoryClient against the fake inventory", () => {
       expect(yield* failureOf(inventory.adjust(PRIDE, -1, "order:o-12:0"))).toEqual(
         new InventoryUnavailable({ reason: "not applied: ECONNREFUSED" })
       )
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide(UndiciInventoryTransport)))
 })
 
 // ---------------------------------------------------------------------------------------------
@@ -341,46 +346,36 @@ interface Call {
 }
 
 type Responder = (
-  request: HttpClientRequest.HttpClientRequest,
+  request: InventoryRequest,
   call: Call,
   n: number
-) => Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>
+) => Effect.Effect<InventoryResponse, InventoryTransportError>
 
-/** An HttpClient that answers with `respond` and records every call and when (by `Clock`) it came. */
+/** A transport that answers with `respond` and records every call and when (by `Clock`) it came. */
 const scripted = (respond: Responder) => {
   const calls: Array<Call> = []
-  const client = HttpClient.make((request, url) =>
-    Effect.gen(function* () {
-      const call: Call = {
-        method: request.method,
-        path: url.pathname,
-        params: Object.fromEntries(url.searchParams),
-        at: yield* Clock.currentTimeMillis,
-        headers: { ...request.headers }
-      }
-      calls.push(call)
-      return yield* respond(request, call, calls.length)
-    })
-  )
-  return { client, calls }
+  const transport = InventoryTransport.of({
+    send: (request) =>
+      Effect.gen(function* () {
+        const url = new URL(request.url)
+        const call: Call = {
+          method: request.method,
+          path: url.pathname,
+          params: Object.fromEntries(url.searchParams),
+          at: yield* Clock.currentTimeMillis,
+          headers: { ...request.headers }
+        }
+        calls.push(call)
+        return yield* respond(request, call, calls.length)
+      })
+  })
+  return { transport, calls }
 }
 
-const json = (request: HttpClientRequest.HttpClientRequest, status: number, body: unknown) =>
-  Effect.succeed(
-    HttpClientResponse.fromWeb(
-      request,
-      new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } })
-    )
-  )
+const json = (_request: InventoryRequest, status: number, body: unknown) => Effect.succeed({ status, body })
 
-const refused = (request: HttpClientRequest.HttpClientRequest) =>
-  Effect.fail(
-    new HttpClientError.RequestError({
-      request,
-      reason: "Transport",
-      cause: Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:8001"), { code: "ECONNREFUSED" })
-    })
-  )
+const refused = (_request: InventoryRequest) =>
+  Effect.fail(new InventoryTransportError({ code: "ECONNREFUSED", message: "connect ECONNREFUSED 127.0.0.1:8001" }))
 
 const loggedTransaction = (notes: string, id = "7b0a4c1e-6a63-4d0e-9d7a-2f1f1f0c0a01") => ({
   id,
@@ -398,9 +393,9 @@ const page = (transactions: ReadonlyArray<unknown>) => ({
 
 const scriptedClient = (respond: Responder, overrides: Partial<InventoryClientOptions> = {}) =>
   Effect.gen(function* () {
-    const { client, calls } = scripted(respond)
+    const { calls, transport } = scripted(respond)
     const inventory = yield* makeInventoryClient(options(overrides)).pipe(
-      Effect.provideService(HttpClient.HttpClient, client)
+      Effect.provideService(InventoryTransport, transport)
     )
     return { inventory, calls }
   })
@@ -505,18 +500,31 @@ describe("InventoryClient policy (scripted HttpClient, TestClock)", () => {
         requestTimeout: Duration.seconds(5),
         retryAttempts: 2
       })
-      const holder = yield* Effect.fork(inventory.getStock(PRIDE)) // takes the only slot and never gets an answer
+      const holder = yield* Effect.fork(Effect.either(inventory.getStock(PRIDE))) // takes the only slot and never gets an answer
       yield* TestClock.adjust(Duration.millis(10))
       const reading = yield* Effect.fork(Effect.either(inventory.getStock(FRANKENSTEIN)))
       const adjusting = yield* Effect.fork(Effect.either(inventory.adjust(PRIDE, -1, "order:o-7:0")))
-      yield* TestClock.adjust(Duration.millis(999))
+      yield* TestClock.adjust(Duration.millis(989))
       expect(reading.unsafePoll()).toBeNull()
-      yield* TestClock.adjust(Duration.millis(1))
-      const busy = new InventoryBusy({ reason: "no free inventory slot within the 1s deadline (1 in flight)" })
-      expect(yield* Fiber.join(reading)).toEqual(Either.left(busy))
-      expect(yield* Fiber.join(adjusting)).toEqual(Either.left(busy))
       expect(calls.map(route)).toEqual([`GET /api/v1/inventory/${PRIDE}`])
-      yield* Fiber.interrupt(holder)
+      // the holder's attempt is cut at its call's deadline (1 s), not at the 5 s per-attempt timeout:
+      // its slot goes to the first waiter, the read
+      yield* TestClock.adjust(Duration.millis(1))
+      expect(calls.map(route)).toEqual([`GET /api/v1/inventory/${PRIDE}`, `GET /api/v1/inventory/${FRANKENSTEIN}`])
+      // the adjust, second in line, never gets the slot within its deadline: nothing is sent
+      yield* TestClock.adjust(Duration.millis(10))
+      expect(yield* Fiber.join(adjusting)).toEqual(
+        Either.left(new InventoryBusy({ reason: "no free inventory slot within the 1s deadline (1 in flight)" }))
+      )
+      // the read times out at its deadline too, and its retry finds no time left
+      yield* TestClock.adjust(Duration.seconds(1))
+      expect(yield* Fiber.join(reading)).toEqual(
+        Either.left(new InventoryBusy({ reason: "no time left within the 1s deadline" }))
+      )
+      expect(yield* Fiber.join(holder)).toEqual(
+        Either.left(new InventoryBusy({ reason: "no time left within the 1s deadline" }))
+      )
+      expect(calls.map(route)).toEqual([`GET /api/v1/inventory/${PRIDE}`, `GET /api/v1/inventory/${FRANKENSTEIN}`])
     }))
 
   it.effect("an adjust whose connection was refused is re-sent (it never reached the inventory)", () =>

@@ -1,0 +1,17 @@
+import { Effect, FiberRef, type Tracer } from "effect"
+
+/**
+ * `Effect.withSpan(name)` when tracing is on, and `effect` untouched when it is off.
+ *
+ * Tracing is off when no exporter is configured (`TelemetryLive`): then a span is work nobody
+ * reads, and even Effect's no-op span copies the fiber's context. Spans made here skip the
+ * captured stack trace (the span's name says where it comes from).
+ */
+export const traced =
+  (name: string, options?: Omit<Tracer.SpanOptions, "captureStackTrace">) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.withFiberRuntime<A, E, R>((fiber) =>
+      fiber.getFiberRef(FiberRef.currentTracerEnabled)
+        ? Effect.withSpan(effect, name, { ...options, captureStackTrace: false })
+        : effect
+    )
