@@ -185,7 +185,11 @@ export class InMemoryInventory extends Context.Tag("bookverse/testing/InMemoryIn
 // ---------------------------------------------------------------------------------------------
 
 /** What the scripted gateway answers for one charge. */
-export type PaymentScript = "approve" | "decline"
+/**
+ * How the scripted gateway answers one charge: approve, decline, or approve only after a while
+ * (by Effect's `Clock`, so a test moves it on with `TestClock`), e.g. to keep a saga in flight.
+ */
+export type PaymentScript = "approve" | "decline" | { readonly approveAfter: Duration.DurationInput }
 
 /** What a test sees of the scripted gateway: the charges it was asked for, in order. */
 export interface ScriptedPaymentsControl {
@@ -215,6 +219,7 @@ export class ScriptedPayments extends Context.Tag("bookverse/testing/ScriptedPay
               charges.push({ orderId: request.orderId, amount: request.amount })
               const next = yield* Ref.modify(queue, (q) => [q[0] ?? otherwise, q.slice(1)] as const)
               if (next === "decline") return yield* Effect.fail(new PaymentDeclined({ reason: "declined by script" }))
+              if (next !== "approve") yield* Effect.sleep(next.approveAfter)
               return { reference: `test_${request.orderId}` } satisfies PaymentReceipt
             })
         })
@@ -241,14 +246,16 @@ export const TestCircuitBreaker: Layer.Layer<CircuitBreaker> = Layer.effect(
   makeCircuitBreaker({ failureThreshold: 5, cooldown: Duration.seconds(10) })
 )
 
+const TestIdempotencyStore = Layer.effect(
+  IdempotencyStore,
+  makeIdempotencyStore({ ttl: Duration.hours(24), staleClaimAfter: Duration.minutes(2) })
+)
+
 /** The SQL repositories (orders, outbox, idempotency keys with a 24 h ttl) on the `SqlClient` in context. */
 export const TestRepositories = Layer.mergeAll(
-  OrderRepoLive.pipe(Layer.provide(OutboxLive)),
+  OrderRepoLive.pipe(Layer.provide(Layer.merge(OutboxLive, TestIdempotencyStore))),
   OutboxLive,
-  Layer.effect(
-    IdempotencyStore,
-    makeIdempotencyStore({ ttl: Duration.hours(24), staleClaimAfter: Duration.minutes(2) })
-  ),
+  TestIdempotencyStore,
   HealthProbeLive.pipe(Layer.provide([TestCircuitBreaker, AlwaysReachableInventory]))
 )
 

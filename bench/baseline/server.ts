@@ -112,7 +112,6 @@ const stmt = {
   insertItem: db.prepare(`INSERT INTO order_items (order_id, line_no, book_id, qty, unit_price_cents, line_total_cents, stock_state, updated_at)
     VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)`),
   setLineState: db.prepare(`UPDATE order_items SET stock_state = ?, updated_at = ? WHERE order_id = ? AND line_no = ?`),
-  extendLease: db.prepare(`UPDATE orders SET lease_until = ? WHERE id = ? AND status = 'PENDING'`),
   setPayment: db.prepare(`UPDATE orders SET payment_state = ?, payment_reference = ?, updated_at = ? WHERE id = ?`),
   finish: db.prepare(`UPDATE orders SET status = ?, failure_reason = ?, updated_at = ? WHERE id = ? AND status = 'PENDING' RETURNING id`),
   confirm: db.prepare(`UPDATE orders SET status = 'CONFIRMED', updated_at = ? WHERE id = ? AND status = 'PENDING' RETURNING id`),
@@ -135,15 +134,18 @@ interface KeyRow {
 const isKeyRow = (row: unknown): row is KeyRow =>
   typeof row === "object" && row !== null && "fingerprint" in row && "state" in row && "expires_at" in row
 
-const insertPending = db.transaction((order: Order, userId: string, key: string | null, at: string) => {
+const insertPending = db.transaction((order: Order, userId: string, scope: Scope | undefined, at: string) => {
+  const key = scope?.key ?? null
   // the saga's lease on its PENDING order: recovery leaves it alone until then
   stmt.insertOrder.run(order.orderId, userId, key, order.totalCents, at, at, new Date(Date.parse(at) + LEASE_MS).toISOString())
   order.items.forEach((item, lineNo) =>
     stmt.insertItem.run(order.orderId, lineNo, item.bookId, item.qty, item.unitPriceCents, item.lineTotalCents, at)
   )
+  // the key learns which order it made, in the same transaction
+  if (scope !== undefined) stmt.attachOrder.run(order.orderId, scope.userId, scope.key, scope.fingerprint)
 })
 
-const confirm = db.transaction((order: Order, userId: string, at: string): boolean => {
+const confirm = db.transaction((order: Order, userId: string, at: string, scope: Scope | undefined, body: unknown): boolean => {
   if (stmt.confirm.all(at, order.orderId).length !== 1) return false
   const payload = {
     orderId: order.orderId,
@@ -159,8 +161,24 @@ const confirm = db.transaction((order: Order, userId: string, at: string): boole
     createdAt: order.createdAt
   }
   stmt.appendOutbox.run(randomUUID(), order.orderId, "order.created", JSON.stringify(payload), at, at)
+  if (scope !== undefined) {
+    const expires = new Date(Date.parse(at) + TTL_MS).toISOString()
+    stmt.completeKey.run(201, JSON.stringify({ outcome: "confirmed", order: body }), expires, scope.userId, scope.key, scope.fingerprint)
+  }
   return true
 })
+
+/** The sagas' heartbeat: one timer extends the lease of every order in flight (as the product's). */
+const leasedOrders = new Set<string>()
+const extendLeases = (ids: ReadonlyArray<string>, until: string) => {
+  for (let i = 0; i < ids.length; i += 500) {
+    const chunk = ids.slice(i, i + 500)
+    db.prepare(`UPDATE orders SET lease_until = ? WHERE status = 'PENDING' AND id IN (${chunk.map(() => "?").join(", ")})`).run(until, ...chunk)
+  }
+}
+setInterval(() => {
+  if (leasedOrders.size > 0) extendLeases([...leasedOrders], new Date(Date.now() + LEASE_MS).toISOString())
+}, LEASE_MS / 3).unref()
 
 // ---------------------------------------------------------------------------------------------
 // Requests: hand-written validation (the same rules as the product's Schemas)
@@ -527,20 +545,16 @@ const run = async (request: OrderRequest, scope: Scope | undefined, correlationI
     return errorReply(409, "insufficient_stock", "Not enough stock on hand for some lines", correlationId, short)
   }
 
-  // The order, PENDING, then the key learns which order it made.
+  // The order, PENDING, and the key learns which order it made (one transaction).
   const order: Order = { orderId: randomUUID(), totalCents, items, createdAt: new Date().toISOString() }
-  insertPending(order, request.userId, scope?.key ?? null, order.createdAt)
-  if (scope !== undefined) stmt.attachOrder.run(order.orderId, scope.userId, scope.key, scope.fingerprint)
+  insertPending(order, request.userId, scope, order.createdAt)
 
-  // the heartbeat: a saga that lives long keeps its lease on the PENDING order
-  const heartbeat = setInterval(
-    () => stmt.extendLease.run(new Date(Date.now() + LEASE_MS).toISOString(), order.orderId),
-    LEASE_MS / 3
-  )
+  // the heartbeat (one timer for all sagas) keeps the lease of every order in flight
+  leasedOrders.add(order.orderId)
   try {
     return await takeChargeConfirm(request, scope, correlationId, order, items, release)
   } finally {
-    clearInterval(heartbeat)
+    leasedOrders.delete(order.orderId)
   }
 }
 
@@ -624,20 +638,18 @@ const takeChargeConfirm = async (
     return failure
   }
 
-  // Confirmed + outbox row in one transaction; once paid, a failed confirm is retried, never compensated.
+  // Confirmed + outbox row + the key's stored response in one transaction; once paid, a failed
+  // confirm is retried, never compensated.
   const confirmedAt = new Date().toISOString()
+  const body = orderJson(order)
   for (let attempt = 0; ; attempt++) {
     try {
-      confirm(order, request.userId, confirmedAt)
+      confirm(order, request.userId, confirmedAt, scope, body)
       break
     } catch (error) {
       if (attempt >= 5) throw error
       await new Promise((r) => setTimeout(r, 50 * 2 ** attempt))
     }
-  }
-  const body = orderJson(order)
-  if (scope !== undefined) {
-    stmt.completeKey.run(201, JSON.stringify({ outcome: "confirmed", order: body }), new Date(Date.now() + TTL_MS).toISOString(), scope.userId, scope.key, scope.fingerprint)
   }
   log("INFO", "order confirmed", { correlationId, orderId: order.orderId })
   return { status: 201, body }

@@ -18,7 +18,7 @@ import { UndiciInventoryTransport } from "../services/InventoryTransport.js"
 
 /** The repositories on the `SqlClient` in context. */
 export const RepositoriesLive = Layer.mergeAll(
-  OrderRepoLive.pipe(Layer.provide(OutboxLive)),
+  OrderRepoLive.pipe(Layer.provide(Layer.merge(OutboxLive, IdempotencyStoreLive))),
   IdempotencyStoreLive,
   OutboxLive
 )

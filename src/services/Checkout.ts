@@ -179,6 +179,25 @@ export const makeCheckout = (options: CheckoutOptions) =>
     const breaker = yield* CircuitBreaker
     const crash = yield* CrashPoints
 
+    const now = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms))
+    const leaseMs = Duration.toMillis(options.lease)
+
+    // The sagas' heartbeat: while a saga lives its order stays in `inFlight`, and every third of a
+    // lease one UPDATE extends the lease of every order in flight, so recovery never acts on an
+    // order that is still being worked on, however long one inventory call takes. (Forked before
+    // the sagas' set, so that it is stopped after shutdown has waited for them.)
+    const inFlight = new Set<OrderId>()
+    yield* Effect.suspend(() =>
+      inFlight.size === 0
+        ? Effect.void
+        : Effect.flatMap(now, (at) => orders.extendLeases([...inFlight], new Date(at.getTime() + leaseMs)))
+    ).pipe(
+      Effect.catchAllCause((cause) => Effect.logWarning("could not extend the leases of the sagas in flight", cause)),
+      Effect.delay(Duration.millis(leaseMs / 3)),
+      Effect.forever,
+      Effect.forkScoped
+    )
+
     const sagas = yield* FiberSet.make<PlacedOrder, CheckoutError>()
     yield* Effect.addFinalizer(() =>
       FiberSet.size(sagas).pipe(
@@ -192,7 +211,6 @@ export const makeCheckout = (options: CheckoutOptions) =>
         )
       )
     )
-    const now = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms))
 
     /** Step 4: stock on hand for every line, concurrently (the client's bulkhead bounds it). */
     const precheck = (items: ReadonlyArray<OrderItem>) =>
@@ -236,18 +254,13 @@ export const makeCheckout = (options: CheckoutOptions) =>
           items,
           total,
           createdAt,
-          leaseUntil: new Date(createdAt.getTime() + Duration.toMillis(options.lease))
-        })
-        if (scope !== undefined) yield* keys.attachOrder(scope, orderId)
+          leaseUntil: new Date(createdAt.getTime() + leaseMs)
+        }, scope)
         yield* Effect.annotateLogsScoped({ orderId })
-        // The heartbeat: while this saga lives it keeps its lease, so recovery never acts on an
-        // order that is still being worked on, however long one inventory call takes.
-        const leaseMs = Duration.toMillis(options.lease)
-        yield* now.pipe(
-          Effect.flatMap((at) => orders.extendLease(orderId, new Date(at.getTime() + leaseMs))),
-          Effect.delay(Duration.millis(leaseMs / 3)),
-          Effect.forever,
-          Effect.forkScoped
+        // the heartbeat keeps this order's lease until the saga ends
+        yield* Effect.acquireRelease(
+          Effect.sync(() => inFlight.add(orderId)),
+          () => Effect.sync(() => inFlight.delete(orderId))
         )
 
         // The journal: each line's stock state is written before the next step starts.
@@ -376,16 +389,15 @@ export const makeCheckout = (options: CheckoutOptions) =>
           aggregateId: orderId,
           payload: orderCreatedData(order, request.userId)
         }
-        yield* orders.confirm(orderId, event, confirmedAt).pipe(
+        // Step 9, in the same transaction: the response the key replays.
+        const answer = scope === undefined
+          ? undefined
+          : { scope, status: 201, body: encodeStored({ outcome: "confirmed", order } satisfies StoredOutcome) }
+        yield* orders.confirm(orderId, event, confirmedAt, answer).pipe(
           Effect.sandbox,
           Effect.retry(Schedule.exponential(Duration.millis(50)).pipe(Schedule.intersect(Schedule.recurs(5)))),
           Effect.unsandbox
         )
-        // Step 9: the response the key replays.
-        if (scope !== undefined) {
-          const stored: StoredOutcome = { outcome: "confirmed", order }
-          yield* keys.complete(scope, 201, encodeStored(stored), confirmedAt)
-        }
         yield* Effect.logInfo("order confirmed")
         return { order, replayed: false } satisfies PlacedOrder
       }).pipe(Effect.scoped, traced("Checkout.saga"))

@@ -242,7 +242,8 @@ type AttemptFailure =
   | { readonly _tag: "Refused"; readonly reason: string }
   | { readonly _tag: "Busy"; readonly reason: string }
   | { readonly _tag: "Broken"; readonly reason: string }
-  | { readonly _tag: "TimedOut"; readonly reason: string }
+  /** No answer in time; `atDeadline` when the call's deadline cut it, so no retry has time left. */
+  | { readonly _tag: "TimedOut"; readonly reason: string; readonly atDeadline: boolean }
   | { readonly _tag: "ServerError"; readonly status: number; readonly reason: string }
   | { readonly _tag: "ClientError"; readonly status: number; readonly detail: string }
 
@@ -275,7 +276,8 @@ const attemptStatus = (f: AttemptFailure): string => {
   }
 }
 
-const isRetryableRead = (f: AttemptFailure): boolean => f._tag !== "ClientError" && f._tag !== "Busy"
+const isRetryableRead = (f: AttemptFailure): boolean =>
+  f._tag !== "ClientError" && f._tag !== "Busy" && !(f._tag === "TimedOut" && f.atDeadline)
 const isRefused = (f: AttemptFailure): boolean => f._tag === "Refused"
 const isOutcomeUnknown = (f: AttemptFailure): boolean =>
   f._tag === "Broken" || f._tag === "TimedOut" || f._tag === "ServerError"
@@ -366,11 +368,13 @@ export const makeInventoryClient = (
         const left = deadlineAt - now
         if (left <= 0) return Effect.fail(noTimeLeft)
         const timeoutMs = Math.min(requestTimeoutMs, left)
+        const atDeadline = timeoutMs < requestTimeoutMs
         const timedOut: AttemptFailure = {
           _tag: "TimedOut",
-          reason: timeoutMs === requestTimeoutMs
-            ? `no answer within ${Duration.format(options.requestTimeout)}`
-            : `no answer within the ${deadlineText} deadline`
+          reason: atDeadline
+            ? `no answer within the ${deadlineText} deadline`
+            : `no answer within ${Duration.format(options.requestTimeout)}`,
+          atDeadline
         }
         const send = Effect.withFiberRuntime<InventoryResponse, InventoryTransportError>((fiber) =>
           transport.send({ ...request, headers: headersFor(fiber, extraHeaders) })

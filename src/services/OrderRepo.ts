@@ -4,6 +4,7 @@ import { DbInt } from "./SqlColumns.js"
 import { BookId, OrderId, UserId } from "../domain/Ids.js"
 import { Cents, Currency } from "../domain/Money.js"
 import { Order, OrderItem, OrderStatus, PaymentState, StockState } from "../domain/Order.js"
+import { IdempotencyStore, type KeyScope } from "./IdempotencyStore.js"
 import { Outbox, type OutboxEvent } from "./Outbox.js"
 import { traced } from "./Tracing.js"
 
@@ -36,8 +37,12 @@ export interface OrderRecord {
  * callers see only what the order is.
  */
 export interface OrderRepoService {
-  /** Stores a PENDING order and its lines (all `pending`) in one transaction. */
-  readonly insertPending: (order: NewOrder) => Effect.Effect<void>
+  /**
+   * Stores a PENDING order and its lines (all `pending`) in one transaction; with `key`, also
+   * records on that in-flight idempotency key that this order is its request's (in the same
+   * transaction, so no order exists that its key does not know of).
+   */
+  readonly insertPending: (order: NewOrder, key?: KeyScope) => Effect.Effect<void>
   /** Journals line `lineNo`'s (0-based) stock state. */
   readonly setLineState: (orderId: OrderId, lineNo: number, state: StockState) => Effect.Effect<void>
   /** Journals the payment outcome (and the gateway's reference when it succeeded). */
@@ -54,9 +59,10 @@ export interface OrderRepoService {
   ) => Effect.Effect<boolean>
   /**
    * Marks a PENDING order CONFIRMED and appends `event` to the outbox in the same transaction;
-   * false (and nothing written) when it was not PENDING.
+   * with `answer`, also stores the response its idempotency key replays (`IdempotencyStore.complete`),
+   * again in the same transaction. False (and nothing written) when it was not PENDING.
    */
-  readonly confirm: (orderId: OrderId, event: OutboxEvent, now: Date) => Effect.Effect<boolean>
+  readonly confirm: (orderId: OrderId, event: OutboxEvent, now: Date, answer?: KeyAnswer) => Effect.Effect<boolean>
   /** The order as the API shows it. */
   readonly findById: (orderId: OrderId) => Effect.Effect<Option.Option<Order>>
   /** The order with its journal. */
@@ -72,14 +78,27 @@ export interface OrderRepoService {
    * process holds it or it is no longer PENDING.
    */
   readonly claim: (orderId: OrderId, owner: string, now: Date, until: Date) => Effect.Effect<boolean>
-  /** Extends the running saga's hold on its PENDING order to `until` (its heartbeat). */
-  readonly extendLease: (orderId: OrderId, until: Date) => Effect.Effect<void>
+  /** Extends the running sagas' hold on their PENDING orders to `until` (the sagas' heartbeat). */
+  readonly extendLeases: (orderIds: ReadonlyArray<OrderId>, until: Date) => Effect.Effect<void>
   /** Gives up a claim and asks recovery to try again at `nextAt` (counts an attempt). */
   readonly deferRecovery: (orderId: OrderId, nextAt: Date) => Effect.Effect<number>
 }
 
+/** The response an idempotency key is to replay: HTTP status and JSON body. */
+export interface KeyAnswer {
+  readonly scope: KeyScope
+  readonly status: number
+  readonly body: unknown
+}
+
 /** Orders and the saga journal (tables `orders`, `order_items`). */
 export class OrderRepo extends Context.Tag("bookverse/OrderRepo")<OrderRepo, OrderRepoService>() {}
+
+const chunksOf = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
+  const chunks: Array<ReadonlyArray<A>> = []
+  for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size))
+  return chunks
+}
 
 const nowIso = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
 
@@ -105,12 +124,16 @@ const ItemRow = Schema.Struct({
   stock_state: StockState
 })
 
-/** The order repository on the `SqlClient` in context; confirming writes through `Outbox`. */
+/**
+ * The order repository on the `SqlClient` in context; confirming writes through `Outbox`, and the
+ * key's part of `insertPending` and `confirm` through `IdempotencyStore` (same client, same transaction).
+ */
 export const OrderRepoLive = Layer.effect(
   OrderRepo,
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const outbox = yield* Outbox
+    const keys = yield* IdempotencyStore
 
     const findOrderRow = SqlSchema.findOne({
       Request: OrderId,
@@ -157,7 +180,7 @@ export const OrderRepoLive = Layer.effect(
       }).pipe(Effect.orDie, traced("OrderRepo.findRecord"))
 
     return OrderRepo.of({
-      insertPending: (order) => {
+      insertPending: (order, key) => {
         const at = order.createdAt.toISOString()
         return sql
           .withTransaction(
@@ -177,6 +200,7 @@ export const OrderRepoLive = Layer.effect(
                   updated_at: at
                 }))
               )}`
+              if (key !== undefined) yield* keys.attachOrder(key, order.orderId)
             })
           )
           .pipe(Effect.orDie, traced("OrderRepo.insertPending"))
@@ -203,7 +227,7 @@ export const OrderRepoLive = Layer.effect(
           Effect.orDie
         ),
 
-      confirm: (orderId, event, now) =>
+      confirm: (orderId, event, now, answer) =>
         sql
           .withTransaction(
             Effect.gen(function* () {
@@ -211,6 +235,7 @@ export const OrderRepoLive = Layer.effect(
                 WHERE id = ${orderId} AND status = 'PENDING' RETURNING id`
               if (rows.length !== 1) return false
               yield* outbox.append(event, now)
+              if (answer !== undefined) yield* keys.complete(answer.scope, answer.status, answer.body, now)
               return true
             })
           )
@@ -249,11 +274,13 @@ export const OrderRepoLive = Layer.effect(
           Effect.orDie
         ),
 
-      extendLease: (orderId, until) =>
-        sql`UPDATE orders SET lease_until = ${until.toISOString()} WHERE id = ${orderId} AND status = 'PENDING'`.pipe(
-          Effect.asVoid,
-          Effect.orDie
-        ),
+      extendLeases: (orderIds, until) =>
+        Effect.forEach(
+          chunksOf(orderIds, 500),
+          (ids) =>
+            sql`UPDATE orders SET lease_until = ${until.toISOString()} WHERE status = 'PENDING' AND ${sql.in("id", ids)}`,
+          { discard: true }
+        ).pipe(Effect.orDie),
 
       deferRecovery: (orderId, nextAt) =>
         sql<{ recovery_attempts: number | string }>`

@@ -13,6 +13,7 @@ import { Cents } from "../../src/domain/Money.js"
 import { Order, OrderItem } from "../../src/domain/Order.js"
 import { parseDatabaseUrl, sqlClientLayer } from "../../src/layers/Database.js"
 import { orderCreatedData } from "../../src/services/Checkout.js"
+import { IdempotencyStoreLive } from "../../src/services/IdempotencyStore.js"
 import { OrderRepo, OrderRepoLive } from "../../src/services/OrderRepo.js"
 import { Outbox, OutboxLive } from "../../src/services/Outbox.js"
 import { contractValidator } from "../support/contract.js"
@@ -121,7 +122,7 @@ describe.each(e2eDatabases)("outbox workers -> HTTP webhook [$name]", (kind) => 
     expect(migrated.code, migrated.output).toBe(0)
     db = ManagedRuntime.make(
       Layer.provideMerge(
-        Layer.provideMerge(OrderRepoLive, OutboxLive),
+        Layer.provideMerge(OrderRepoLive, Layer.merge(OutboxLive, IdempotencyStoreLive)),
         sqlClientLayer(Either.getOrThrow(parseDatabaseUrl(database.url)), 2)
       )
     )

@@ -16,6 +16,7 @@ import { BookId, OrderId, UserId } from "../../src/domain/Ids.js"
 import { Cents } from "../../src/domain/Money.js"
 import { Order, OrderItem } from "../../src/domain/Order.js"
 import { orderCreatedData } from "../../src/services/Checkout.js"
+import { IdempotencyStoreLive } from "../../src/services/IdempotencyStore.js"
 import { OrderRepo, OrderRepoLive } from "../../src/services/OrderRepo.js"
 import { OutboxLive } from "../../src/services/Outbox.js"
 import { freePort, type Running, startProcess, tempDir } from "../e2e/harness.js"
@@ -93,7 +94,7 @@ describe.runIf(NATS_URL !== "")("outbox worker -> NATS JetStream", () => {
 
     db = ManagedRuntime.make(
       Layer.provideMerge(
-        Layer.provideMerge(OrderRepoLive, OutboxLive),
+        Layer.provideMerge(OrderRepoLive, Layer.merge(OutboxLive, IdempotencyStoreLive)),
         SqliteClient.layer({ filename: join(dir.dir, "checkout.db") })
       )
     )

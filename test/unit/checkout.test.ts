@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Option } from "effect"
+import { Duration, Effect, Exit, Fiber, Option, TestClock } from "effect"
 import { CreateOrderRequest } from "../../src/domain/Order.js"
 import { Schema } from "effect"
 import { AdjustOutcomeUnknown, InsufficientOnHand, InventoryUnavailable } from "../../src/services/InventoryClient.js"
@@ -40,6 +40,19 @@ const outboxRows = Effect.flatMap(SqlClient.SqlClient, (sql) =>
   )
 )
 
+/** A pause of real time: lets database I/O complete while the `TestClock` stands still. */
+const realPause = Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, 20)))
+
+/** Waits (in real time, up to 5 s) until `condition` holds. */
+const waitUntil = (condition: Effect.Effect<boolean>) =>
+  Effect.gen(function* () {
+    for (let i = 0; i < 250; i++) {
+      if (yield* condition) return
+      yield* realPause
+    }
+    return yield* Effect.dieMessage("condition not reached within 5 s")
+  })
+
 describe.each(testDatabases)("Checkout saga [$name]", (db) => {
   it.effect("confirms a 2-line order: takes both stocks, charges the exact total, writes the outbox event", () =>
     Effect.gen(function* () {
@@ -64,6 +77,36 @@ describe.each(testDatabases)("Checkout saga [$name]", (db) => {
       expect(stored.status).toBe("CONFIRMED")
       expect(stored.total).toBe(3428)
     }).pipe(Effect.provide(testCheckoutLayer({ database: db.layer(), stock: { [A]: 10, [B]: 5 } }))))
+
+  it.effect("the heartbeat keeps the lease of a saga in flight: recovery does not see its order until the saga ends", () =>
+    Effect.gen(function* () {
+      const checkout = yield* Checkout
+      const repo = yield* OrderRepo
+      const sql = yield* SqlClient.SqlClient
+      const payments = yield* ScriptedPayments
+      // the charge answers after 100 s: more than three leases of 30 s
+      const saga = yield* Effect.fork(checkout.placeOrder(order([[A, 1, 2]]), Option.some("slow")))
+      yield* waitUntil(Effect.map(payments.charges, (charges) => charges.length === 1))
+      // in steps of 5 s, each let run (the database is real: its I/O takes real time)
+      for (let step = 0; step < 19; step++) {
+        yield* TestClock.adjust(Duration.seconds(5))
+        yield* realPause
+      }
+      const [row] = yield* sql<{ id: string; status: string; lease_until: string }>`SELECT id, status, lease_until FROM orders`.pipe(
+        Effect.orDie
+      )
+      expect(row?.status).toBe("PENDING")
+      // extended at 90 s, to 90 s + one lease
+      expect(row === undefined ? 0 : Date.parse(row.lease_until)).toBe(120_000)
+      expect(yield* repo.findRecoverable(new Date(95_000), new Date(65_000), 10)).toEqual([])
+      yield* TestClock.adjust(Duration.seconds(5))
+      yield* realPause
+      const placed = yield* Fiber.join(saga)
+      expect(placed.order.status).toBe("CONFIRMED")
+      expect(yield* (yield* InMemoryInventory).stockOf(A)).toBe(9)
+    }).pipe(
+      Effect.provide(testCheckoutLayer({ database: db.layer(), stock: { [A]: 10 }, payments: [{ approveAfter: Duration.seconds(100) }] }))
+    ))
 
   it.effect("adds 3 x 0.10 to exactly 0.30", () =>
     Effect.gen(function* () {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Duration, Effect, Either, Exit, Fiber, Option, Redacted, TestClock } from "effect"
+import { Clock, Deferred, Duration, Effect, Either, Exit, Fiber, Option, Redacted, TestClock } from "effect"
 import { BookId } from "../../src/domain/Ids.js"
 import {
   type FakeInventoryOptions,
@@ -494,37 +494,47 @@ describe("InventoryClient policy (scripted HttpClient, TestClock)", () => {
 
   it.effect("bulkhead: a call that gets no slot within its deadline fails with InventoryBusy and sends nothing", () =>
     Effect.gen(function* () {
-      const { inventory, calls } = yield* scriptedClient(() => Effect.never, {
-        maxConcurrency: 1,
-        deadline: Duration.seconds(1),
-        requestTimeout: Duration.seconds(5),
-        retryAttempts: 2
-      })
-      const holder = yield* Effect.fork(Effect.either(inventory.getStock(PRIDE))) // takes the only slot and never gets an answer
+      // the first request is stuck on a connection that cannot be aborted: it holds the only slot
+      const stuck = yield* Deferred.make<void>()
+      const { inventory, calls } = yield* scriptedClient(
+        (request, _call, n) =>
+          n === 1
+            ? Effect.zipRight(Effect.uninterruptible(Deferred.await(stuck)), json(request, 503, { detail: "Service unavailable" }))
+            : json(request, 200, { inventory: { book_id: PRIDE, quantity_available: 1 } }),
+        { maxConcurrency: 1, deadline: Duration.seconds(1), requestTimeout: Duration.seconds(5), retryAttempts: 0 }
+      )
+      const holder = yield* Effect.fork(Effect.either(inventory.getStock(PRIDE)))
       yield* TestClock.adjust(Duration.millis(10))
       const reading = yield* Effect.fork(Effect.either(inventory.getStock(FRANKENSTEIN)))
       const adjusting = yield* Effect.fork(Effect.either(inventory.adjust(PRIDE, -1, "order:o-7:0")))
-      yield* TestClock.adjust(Duration.millis(989))
+      yield* TestClock.adjust(Duration.millis(999))
       expect(reading.unsafePoll()).toBeNull()
-      expect(calls.map(route)).toEqual([`GET /api/v1/inventory/${PRIDE}`])
-      // the holder's attempt is cut at its call's deadline (1 s), not at the 5 s per-attempt timeout:
-      // its slot goes to the first waiter, the read
       yield* TestClock.adjust(Duration.millis(1))
-      expect(calls.map(route)).toEqual([`GET /api/v1/inventory/${PRIDE}`, `GET /api/v1/inventory/${FRANKENSTEIN}`])
-      // the adjust, second in line, never gets the slot within its deadline: nothing is sent
-      yield* TestClock.adjust(Duration.millis(10))
-      expect(yield* Fiber.join(adjusting)).toEqual(
-        Either.left(new InventoryBusy({ reason: "no free inventory slot within the 1s deadline (1 in flight)" }))
-      )
-      // the read times out at its deadline too, and its retry finds no time left
+      const busy = new InventoryBusy({ reason: "no free inventory slot within the 1s deadline (1 in flight)" })
+      expect(yield* Fiber.join(reading)).toEqual(Either.left(busy))
+      expect(yield* Fiber.join(adjusting)).toEqual(Either.left(busy))
+      expect(calls.map(route)).toEqual([`GET /api/v1/inventory/${PRIDE}`])
+      yield* Deferred.succeed(stuck, undefined)
+      expect(yield* Fiber.join(holder)).toEqual(Either.left(new InventoryTimeout({ reason: "no answer within the 1s deadline" })))
+    }))
+
+  it.effect("an attempt is cut at the call's deadline when that comes before the per-attempt timeout, and not retried", () =>
+    Effect.gen(function* () {
+      const { inventory, calls } = yield* scriptedClient(() => Effect.never, {
+        deadline: Duration.seconds(3),
+        requestTimeout: Duration.seconds(2),
+        retryAttempts: 5,
+        retryBaseDelay: Duration.millis(100)
+      })
+      const reading = yield* Effect.fork(Effect.either(inventory.getStock(PRIDE)))
+      yield* TestClock.adjust(Duration.seconds(2)) // the first attempt times out after 2 s
+      yield* TestClock.adjust(Duration.millis(200)) // backoff; the second has 0.8 s left at most
       yield* TestClock.adjust(Duration.seconds(1))
       expect(yield* Fiber.join(reading)).toEqual(
-        Either.left(new InventoryBusy({ reason: "no time left within the 1s deadline" }))
+        Either.left(new InventoryTimeout({ reason: "no answer within the 3s deadline" }))
       )
-      expect(yield* Fiber.join(holder)).toEqual(
-        Either.left(new InventoryBusy({ reason: "no time left within the 1s deadline" }))
-      )
-      expect(calls.map(route)).toEqual([`GET /api/v1/inventory/${PRIDE}`, `GET /api/v1/inventory/${FRANKENSTEIN}`])
+      expect(calls.map(route)).toEqual([`GET /api/v1/inventory/${PRIDE}`, `GET /api/v1/inventory/${PRIDE}`])
+      expect(calls[1]!.at).toBeGreaterThan(2_000)
     }))
 
   it.effect("an adjust whose connection was refused is re-sent (it never reached the inventory)", () =>

@@ -29,6 +29,7 @@ import {
   PublisherConfig,
   subjectMatches
 } from "../../src/services/EventPublisher.js"
+import { IdempotencyStoreLive } from "../../src/services/IdempotencyStore.js"
 import { OrderRepo, OrderRepoLive } from "../../src/services/OrderRepo.js"
 import { Outbox, OutboxLive } from "../../src/services/Outbox.js"
 import {
@@ -187,7 +188,7 @@ describe("outbox backoff", () => {
 
 describe.each(testDatabases)("outbox on $name", (database) => {
   /** A migrated database with the real order repository and outbox on it. */
-  const Db = Layer.provideMerge(Layer.provideMerge(OrderRepoLive, OutboxLive), database.layer())
+  const Db = Layer.provideMerge(Layer.provideMerge(OrderRepoLive, Layer.merge(OutboxLive, IdempotencyStoreLive)), database.layer())
 
   describe("outbox backoff", () => {
     it.effect("a failing event is tried again exactly when its backoff ends (TestClock)", () =>
