@@ -43,7 +43,7 @@ export const jsonTraceLogger = Logger.make((options) => {
     record["spanId"] = span.value.spanId
   }
   if (structured.cause !== undefined) record["cause"] = structured.cause
-  globalThis.console.log(JSON.stringify(record))
+  process.stdout.write(`${JSON.stringify(record)}\n`)
 })
 
 /** JSON log lines (`jsonTraceLogger`) at the level `LOG_LEVEL` asks for. */

@@ -162,6 +162,18 @@ const upstreamError = (e: ReadError | AdjustError): UpstreamUnavailable | Upstre
   }
 }
 
+/**
+ * Runs `f` for every line of an order concurrently (the inventory client's bulkhead bounds the
+ * calls); a one-line order runs its line in place, without forking a fiber for it.
+ */
+const allLines = <A, E, R>(
+  items: ReadonlyArray<OrderItem>,
+  f: (item: OrderItem, lineNo: number) => Effect.Effect<A, E, R>
+): Effect.Effect<Array<A>, E, R> =>
+  items.length === 1
+    ? Effect.map(f(items[0]!, 0), (a) => [a])
+    : Effect.forEach(items, f, { concurrency: "unbounded" })
+
 /** Why a take or payment failed, before the order's final state is decided. */
 type SagaFailure = CheckoutError
 
@@ -215,9 +227,7 @@ export const makeCheckout = (options: CheckoutOptions) =>
     /** Step 4: stock on hand for every line, concurrently (the client's bulkhead bounds it). */
     const precheck = (items: ReadonlyArray<OrderItem>) =>
       Effect.gen(function* () {
-        const results = yield* Effect.forEach(items, (item) => Effect.either(inventory.getStock(item.bookId)), {
-          concurrency: "unbounded"
-        })
+        const results = yield* allLines(items, (item) => Effect.either(inventory.getStock(item.bookId)))
         const unknown: Array<string> = []
         const short: Array<StockShortfall> = []
         for (const [i, result] of results.entries()) {
@@ -324,13 +334,10 @@ export const makeCheckout = (options: CheckoutOptions) =>
             // scope; when any take or the payment fails, the scope gives back exactly the taken
             // lines, the last taken first. A take in flight when another fails is not cut short
             // (an acquire is uninterruptible), so its outcome is always known and journaled.
-            yield* Effect.forEach(
-              items,
-              (item, lineNo) =>
-                Effect.acquireRelease(take(item, lineNo), (_, exit) =>
-                  Exit.isFailure(exit) ? giveBack(item, lineNo) : Effect.void
-                ),
-              { concurrency: "unbounded", discard: true }
+            yield* allLines(items, (item, lineNo) =>
+              Effect.acquireRelease(take(item, lineNo), (_, exit) =>
+                Exit.isFailure(exit) ? giveBack(item, lineNo) : Effect.void
+              )
             )
             // Step 7: payment; a decline fails the scope, which gives back every taken line.
             const receipt = yield* payments.charge({ orderId, amount: total }).pipe(

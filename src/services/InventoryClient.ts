@@ -360,7 +360,7 @@ export const makeInventoryClient = (
      */
     const attempt = (
       operation: InventoryOperation,
-      request: Omit<InventoryRequest, "headers">,
+      request: Omit<InventoryRequest, "headers" | "timeoutMs">,
       extraHeaders: Readonly<Record<string, string>>,
       deadlineAt: number
     ): Effect.Effect<unknown, AttemptFailure> =>
@@ -377,12 +377,13 @@ export const makeInventoryClient = (
           atDeadline
         }
         const send = Effect.withFiberRuntime<InventoryResponse, InventoryTransportError>((fiber) =>
-          transport.send({ ...request, headers: headersFor(fiber, extraHeaders) })
+          transport.send({ ...request, headers: headersFor(fiber, extraHeaders), timeoutMs })
         ).pipe(
-          Effect.timeoutFail({ duration: Duration.millis(timeoutMs), onTimeout: () => timedOut }),
           Effect.catchTag("InventoryTransportError", (e): Effect.Effect<never, AttemptFailure> =>
             Effect.fail(
-              e.code !== undefined && REFUSED_CODES.has(e.code)
+              e.timedOut
+                ? timedOut
+                : e.code !== undefined && REFUSED_CODES.has(e.code)
                 ? { _tag: "Refused", reason: e.code }
                 : { _tag: "Broken", reason: e.code ?? e.message }
             )
@@ -461,7 +462,7 @@ export const makeInventoryClient = (
 
     /** One adjust send, re-sent only while the connection is refused. */
     const sendAdjust = (bookId: BookId, change: number, note: string): Effect.Effect<InventoryTransaction, AttemptFailure> => {
-      const request: Omit<InventoryRequest, "headers"> = {
+      const request: Omit<InventoryRequest, "headers" | "timeoutMs"> = {
         method: "POST",
         url: `${options.baseUrl}/api/v1/inventory/adjust?book_id=${encodeURIComponent(bookId)}`,
         body: JSON.stringify({ quantity_change: change, notes: note })
@@ -568,9 +569,8 @@ export const InventoryHealthLive = Layer.effect(
     const transport = yield* InventoryTransport
     const { baseUrl } = yield* InventoryClientConfig
     return {
-      ping: transport.send({ method: "GET", url: `${baseUrl}/health`, headers: {} }).pipe(
+      ping: transport.send({ method: "GET", url: `${baseUrl}/health`, headers: {}, timeoutMs: 1_000 }).pipe(
         Effect.as(true),
-        Effect.timeoutFail({ duration: Duration.seconds(1), onTimeout: () => "timeout" }),
         Effect.orElseSucceed(() => false)
       )
     }

@@ -10,6 +10,8 @@ export interface InventoryRequest {
   readonly headers: Readonly<Record<string, string>>
   /** A JSON body (POST), already serialised. */
   readonly body?: string
+  /** Give up waiting for the whole answer after this many milliseconds (`timedOut` failure). */
+  readonly timeoutMs: number
 }
 
 /** The inventory's answer: the HTTP status and the body parsed as JSON (`null` when it is not JSON). */
@@ -19,20 +21,22 @@ export interface InventoryResponse {
 }
 
 /**
- * The request never got an answer: the connection was refused, reset or broke while reading.
- * `code` is the system or undici error code (`ECONNREFUSED`, `ECONNRESET`, `UND_ERR_SOCKET`, ...)
- * when there is one; the inventory client's policy decides from it whether the request may have
- * reached the service.
+ * The request never got an answer: it timed out (`timedOut`), or the connection was refused, reset
+ * or broke while reading. `code` is the system or undici error code (`ECONNREFUSED`, `ECONNRESET`,
+ * `UND_ERR_SOCKET`, ...) when there is one; the inventory client's policy decides from it whether
+ * the request may have reached the service.
  */
 export class InventoryTransportError extends Data.TaggedError("InventoryTransportError")<{
   readonly code: string | undefined
   readonly message: string
+  readonly timedOut: boolean
 }> {}
 
 /**
  * How the inventory client sends a request: one effect per request, interruptible (an
- * interrupted request is aborted). Tests swap in a scripted transport; production uses
- * `UndiciInventoryTransport`.
+ * interrupted request is aborted), bounded by the request's `timeoutMs`. The timeout belongs to
+ * the transport so that it costs a timer, not a race of fibers. Tests swap in a scripted
+ * transport (timing out by Effect's `Clock`); production uses `UndiciInventoryTransport`.
  */
 export class InventoryTransport extends Context.Tag("bookverse/InventoryTransport")<
   InventoryTransport,
@@ -71,24 +75,27 @@ export const UndiciInventoryTransport: Layer.Layer<InventoryTransport> = Layer.s
       (agent) => Effect.promise(() => agent.destroy())
     ),
     (agent) => ({
-      send: (req: InventoryRequest) =>
-        Effect.tryPromise({
-          try: async (signal) => {
+      send: (req: InventoryRequest) => {
+        const timeout = AbortSignal.timeout(req.timeoutMs)
+        return Effect.tryPromise({
+          try: async (interrupted) => {
             const response = await request(req.url, {
               method: req.method,
               headers: req.headers,
               body: req.body ?? null,
               dispatcher: agent,
-              signal
+              signal: AbortSignal.any([interrupted, timeout])
             })
             return { status: response.statusCode, body: parseJson(await response.body.text()) }
           },
           catch: (error) =>
             new InventoryTransportError({
-              code: codeOf(error),
-              message: error instanceof Error ? error.message : String(error)
+              code: timeout.aborted ? undefined : codeOf(error),
+              message: timeout.aborted ? `no answer within ${req.timeoutMs} ms` : error instanceof Error ? error.message : String(error),
+              timedOut: timeout.aborted
             })
         })
+      }
     })
   )
 )

@@ -366,7 +366,13 @@ const scripted = (respond: Responder) => {
           headers: { ...request.headers }
         }
         calls.push(call)
-        return yield* respond(request, call, calls.length)
+        // the transport's timeout, by Effect's Clock (the TestClock here)
+        return yield* respond(request, call, calls.length).pipe(
+          Effect.timeoutFail({
+            duration: Duration.millis(request.timeoutMs),
+            onTimeout: () => new InventoryTransportError({ code: undefined, message: "timed out", timedOut: true })
+          })
+        )
       })
   })
   return { transport, calls }
@@ -375,7 +381,9 @@ const scripted = (respond: Responder) => {
 const json = (_request: InventoryRequest, status: number, body: unknown) => Effect.succeed({ status, body })
 
 const refused = (_request: InventoryRequest) =>
-  Effect.fail(new InventoryTransportError({ code: "ECONNREFUSED", message: "connect ECONNREFUSED 127.0.0.1:8001" }))
+  Effect.fail(
+    new InventoryTransportError({ code: "ECONNREFUSED", message: "connect ECONNREFUSED 127.0.0.1:8001", timedOut: false })
+  )
 
 const loggedTransaction = (notes: string, id = "7b0a4c1e-6a63-4d0e-9d7a-2f1f1f0c0a01") => ({
   id,
