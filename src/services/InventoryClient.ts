@@ -316,6 +316,20 @@ export const makeInventoryClient = (
       Schedule.jittered,
       Schedule.intersect(Schedule.recurs(options.retryAttempts))
     )
+    /**
+     * Retries an attempt by `retrySchedule` while `retryable` says so. The schedule's driver is
+     * made only once an attempt has failed: most calls succeed at once and never need it.
+     */
+    const retryWhen =
+      (retryable: (f: AttemptFailure) => boolean) =>
+      <A>(attemptOnce: Effect.Effect<A, AttemptFailure>): Effect.Effect<A, AttemptFailure> =>
+        Effect.catchAll(attemptOnce, (first) => {
+          if (!retryable(first)) return Effect.fail(first)
+          // the schedule goes on from the failure already seen: its first run replays it, unsent
+          let replayed = false
+          const again = Effect.suspend(() => (replayed ? attemptOnce : ((replayed = true), Effect.fail(first))))
+          return Effect.retry(again, { schedule: retrySchedule, while: retryable })
+        })
     const requestTimeoutMs = Duration.toMillis(options.requestTimeout)
     const deadlineMs = Duration.toMillis(options.deadline)
     const deadlineText = Duration.format(options.deadline)
@@ -422,7 +436,7 @@ export const makeInventoryClient = (
     ): Effect.Effect<A, AttemptFailure> =>
       Effect.flatMap(Clock.currentTimeMillis, (start) =>
         attempt(operation, { method: "GET", url }, {}, start + deadlineMs).pipe(
-          Effect.retry({ schedule: retrySchedule, while: isRetryableRead })
+          retryWhen(isRetryableRead)
         )
       ).pipe(
         Effect.flatMap((body) =>
@@ -469,7 +483,7 @@ export const makeInventoryClient = (
       }
       const headers = { "content-type": "application/json", ...authorization }
       return Effect.flatMap(Clock.currentTimeMillis, (start) =>
-        attempt("adjust", request, headers, start + deadlineMs).pipe(Effect.retry({ schedule: retrySchedule, while: isRefused }))
+        attempt("adjust", request, headers, start + deadlineMs).pipe(retryWhen(isRefused))
       ).pipe(
         Effect.flatMap((body) =>
           Either.match(decodeTransaction(body), {
