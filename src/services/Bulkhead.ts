@@ -68,7 +68,8 @@ export const makeBulkhead = (slots: number): Effect.Effect<Bulkhead> =>
           const waiter: Waiter = { granted: false, wake: undefined }
           waiting.push(waiter)
           return Effect.flatMap(
-            Effect.exit(restore(Effect.timeoutFail(wait(waiter), { duration: maxWait, onTimeout: onBusy }))),
+            // the wait is interruptible by its timeout even where the caller is not (an acquire)
+            Effect.exit(restore(Effect.timeoutFail(Effect.interruptible(wait(waiter)), { duration: maxWait, onTimeout: onBusy }))),
             (exit): Effect.Effect<A, E | E2, R> => {
               if (waiter.granted) {
                 // the slot is ours, even when the wait ended otherwise: run, or pass it on

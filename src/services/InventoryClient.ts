@@ -121,8 +121,10 @@ export interface InventoryClientService {
   /**
    * Applies `change` (a non-zero number of copies: negative takes, positive gives back) tagged
    * with the unique `note`. Re-sent only when the connection was refused; an outcome left unknown
-   * by a timeout, reset or 5xx is looked up in the transaction log by its note, and when it was
-   * not applied it is re-sent once. Succeeds with the inventory's transaction.
+   * by a timeout, reset or 5xx is looked up in the transaction log by its note. After a reset or
+   * 5xx that it shows not applied, it is re-sent once; after a timeout it is not (the request may
+   * still be applied late): `AdjustOutcomeUnknown`, for recovery to settle from the log.
+   * Succeeds with the inventory's transaction.
    */
   readonly adjust: (
     bookId: BookId,
@@ -241,6 +243,8 @@ const toTransaction = (t: typeof TransactionBody.Type): InventoryTransaction => 
 type AttemptFailure =
   | { readonly _tag: "Refused"; readonly reason: string }
   | { readonly _tag: "Busy"; readonly reason: string }
+  /** The call's deadline passed before this attempt could be sent (after a backoff, or a wait for a slot): nothing sent. */
+  | { readonly _tag: "Expired"; readonly reason: string }
   | { readonly _tag: "Broken"; readonly reason: string }
   /** No answer in time; `atDeadline` when the call's deadline cut it, so no retry has time left. */
   | { readonly _tag: "TimedOut"; readonly reason: string; readonly atDeadline: boolean }
@@ -271,13 +275,15 @@ const attemptStatus = (f: AttemptFailure): string => {
       return "refused"
     case "Busy":
       return "busy"
+    case "Expired":
+      return "expired"
     case "Broken":
       return "reset"
   }
 }
 
 const isRetryableRead = (f: AttemptFailure): boolean =>
-  f._tag !== "ClientError" && f._tag !== "Busy" && !(f._tag === "TimedOut" && f.atDeadline)
+  f._tag !== "ClientError" && f._tag !== "Busy" && f._tag !== "Expired" && !(f._tag === "TimedOut" && f.atDeadline)
 const isRefused = (f: AttemptFailure): boolean => f._tag === "Refused"
 const isOutcomeUnknown = (f: AttemptFailure): boolean =>
   f._tag === "Broken" || f._tag === "TimedOut" || f._tag === "ServerError"
@@ -337,7 +343,7 @@ export const makeInventoryClient = (
       _tag: "Busy",
       reason: `no free inventory slot within the ${deadlineText} deadline (${options.maxConcurrency} in flight)`
     })
-    const noTimeLeft: AttemptFailure = { _tag: "Busy", reason: `no time left within the ${deadlineText} deadline` }
+    const expired: AttemptFailure = { _tag: "Expired", reason: `no answer within the ${deadlineText} deadline` }
     const authorization: Record<string, string> = Option.match(options.authToken, {
       onNone: () => ({}),
       onSome: (token) => ({ authorization: `Bearer ${Redacted.value(token)}` })
@@ -380,17 +386,34 @@ export const makeInventoryClient = (
     ): Effect.Effect<unknown, AttemptFailure> =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const left = deadlineAt - now
-        if (left <= 0) return Effect.fail(noTimeLeft)
-        const timeoutMs = Math.min(requestTimeoutMs, left)
-        const atDeadline = timeoutMs < requestTimeoutMs
-        const timedOut: AttemptFailure = {
-          _tag: "TimedOut",
-          reason: atDeadline
-            ? `no answer within the ${deadlineText} deadline`
-            : `no answer within ${Duration.format(options.requestTimeout)}`,
-          atDeadline
-        }
-        const send = Effect.withFiberRuntime<InventoryResponse, InventoryTransportError>((fiber) =>
+        if (left <= 0) return Effect.fail(expired)
+        // the attempt's timeout is what is left once the slot is held, at most the per-attempt timeout
+        const send = Effect.flatMap(Clock.currentTimeMillis, (held) => {
+          const leftNow = deadlineAt - held
+          if (leftNow <= 0) return Effect.fail(expired)
+          const timeoutMs = Math.min(requestTimeoutMs, leftNow)
+          const atDeadline = timeoutMs < requestTimeoutMs
+          const timedOut: AttemptFailure = {
+            _tag: "TimedOut",
+            reason: atDeadline
+              ? `no answer within the ${deadlineText} deadline`
+              : `no answer within ${Duration.format(options.requestTimeout)}`,
+            atDeadline
+          }
+          return sendOnce(operation, request, extraHeaders, timeoutMs, timedOut)
+        })
+        return bulkhead.withSlot(Duration.millis(left), noSlot)(send)
+      })
+
+    /** One request through the transport, its outcome classified, counted and timed. */
+    const sendOnce = (
+      operation: InventoryOperation,
+      request: Omit<InventoryRequest, "headers" | "timeoutMs">,
+      extraHeaders: Readonly<Record<string, string>>,
+      timeoutMs: number,
+      timedOut: AttemptFailure
+    ): Effect.Effect<unknown, AttemptFailure> =>
+        Effect.withFiberRuntime<InventoryResponse, InventoryTransportError>((fiber) =>
           transport.send({ ...request, headers: headersFor(fiber, extraHeaders), timeoutMs })
         ).pipe(
           Effect.catchTag("InventoryTransportError", (e): Effect.Effect<never, AttemptFailure> =>
@@ -412,14 +435,13 @@ export const makeInventoryClient = (
           Effect.map((response) => response.body),
           traced(`InventoryClient.http.${operation}`, { kind: "client" })
         )
-        return bulkhead.withSlot(Duration.millis(left), noSlot)(send)
-      })
 
     const readFailure = (f: AttemptFailure): ReadError => {
       switch (f._tag) {
         case "Busy":
           return new InventoryBusy({ reason: f.reason })
         case "TimedOut":
+        case "Expired":
           return new InventoryTimeout({ reason: f.reason })
         case "ClientError":
           return new InventoryRejected({ status: f.status, detail: f.detail })
@@ -504,6 +526,9 @@ export const makeInventoryClient = (
           return new InventoryRejected({ status: f.status, detail: f.detail })
         case "Busy":
           return new InventoryBusy({ reason: f.reason })
+        case "Expired":
+          // never sent: certainly not applied
+          return new InventoryBusy({ reason: `not applied: ${f.reason}` })
         case "Refused":
           // never reached the service: certainly not applied
           return new InventoryUnavailable({ reason: `not applied: ${f.reason}` })
@@ -534,6 +559,13 @@ export const makeInventoryClient = (
             )
           }
           if (Option.isSome(found.right)) return found.right.value
+          if (failure._tag === "TimedOut") {
+            // A request that timed out may still be on its way to being applied: re-sending now could
+            // take the stock twice. Recovery settles it from the log once the inventory has caught up.
+            return yield* Effect.fail(
+              new AdjustOutcomeUnknown({ bookId, note, reason: "timed out and not in the transaction log yet" })
+            )
+          }
           if (send === 1) {
             yield* Effect.logWarning("inventory adjust not applied after an unknown outcome; re-sending once").pipe(
               Effect.annotateLogs({ bookId, note, failure: failure._tag })

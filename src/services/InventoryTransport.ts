@@ -75,27 +75,31 @@ export const UndiciInventoryTransport: Layer.Layer<InventoryTransport> = Layer.s
       (agent) => Effect.promise(() => agent.destroy())
     ),
     (agent) => ({
-      send: (req: InventoryRequest) => {
-        const timeout = AbortSignal.timeout(req.timeoutMs)
-        return Effect.tryPromise({
-          try: async (interrupted) => {
-            const response = await request(req.url, {
-              method: req.method,
-              headers: req.headers,
-              body: req.body ?? null,
-              dispatcher: agent,
-              signal: AbortSignal.any([interrupted, timeout])
-            })
-            return { status: response.statusCode, body: parseJson(await response.body.text()) }
-          },
-          catch: (error) =>
-            new InventoryTransportError({
-              code: timeout.aborted ? undefined : codeOf(error),
-              message: timeout.aborted ? `no answer within ${req.timeoutMs} ms` : error instanceof Error ? error.message : String(error),
-              timedOut: timeout.aborted
-            })
+      send: (req: InventoryRequest) =>
+        Effect.suspend(() => {
+          // made when the request runs (the same effect may be run more than once)
+          const timeout = AbortSignal.timeout(req.timeoutMs)
+          return Effect.tryPromise({
+            try: async (interrupted) => {
+              const response = await request(req.url, {
+                method: req.method,
+                headers: req.headers,
+                body: req.body ?? null,
+                dispatcher: agent,
+                signal: AbortSignal.any([interrupted, timeout])
+              })
+              return { status: response.statusCode, body: parseJson(await response.body.text()) }
+            },
+            catch: (error) =>
+              new InventoryTransportError({
+                code: timeout.aborted ? undefined : codeOf(error),
+                message: timeout.aborted
+                  ? `no answer within ${req.timeoutMs} ms`
+                  : error instanceof Error ? error.message : String(error),
+                timedOut: timeout.aborted
+              })
+          })
         })
-      }
     })
   )
 )

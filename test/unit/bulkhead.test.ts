@@ -58,6 +58,22 @@ describe("Bulkhead", () => {
       expect(yield* bulkhead.usage).toEqual({ inUse: 0, waiting: 0 })
     }))
 
+  it.effect("the wait ends at maxWait even where the caller cannot be interrupted (inside an acquire)", () =>
+    Effect.gen(function* () {
+      const bulkhead = yield* makeBulkhead(1)
+      const gate = yield* Deferred.make<void>()
+      const holder = yield* Effect.fork(bulkhead.withSlot(Duration.seconds(10), busy)(Deferred.await(gate)))
+      yield* Effect.yieldNow()
+      const waiter = yield* Effect.fork(
+        Effect.either(Effect.uninterruptible(bulkhead.withSlot(Duration.millis(500), busy)(Effect.succeed("ran"))))
+      )
+      yield* TestClock.adjust(Duration.millis(500))
+      expect(yield* Fiber.join(waiter)).toEqual(Either.left("busy"))
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(holder)
+      expect(yield* bulkhead.usage).toEqual({ inUse: 0, waiting: 0 })
+    }))
+
   it.effect("releases the slot when the effect fails, dies or is interrupted", () =>
     Effect.gen(function* () {
       const bulkhead = yield* makeBulkhead(1)

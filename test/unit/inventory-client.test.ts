@@ -79,6 +79,16 @@ const notesOf = (fake: StartedFakeInventory, bookId: string) =>
   fake.store.transactionsFor(bookId).map((t) => [t.quantity_change, t.notes])
 
 describe("InventoryClient against the fake inventory", () => {
+  it.scopedLive("the transport's timeout starts when a request runs: one send effect run again later still answers", () =>
+    Effect.gen(function* () {
+      const fake = yield* fakeInventory()
+      const transport = yield* InventoryTransport
+      const ping = transport.send({ method: "GET", url: `${fake.url}/health`, headers: {}, timeoutMs: 200 })
+      expect((yield* ping).status).toBe(200)
+      yield* Effect.sleep(Duration.millis(300)) // longer than the timeout
+      expect((yield* ping).status).toBe(200)
+    }).pipe(Effect.provide(UndiciInventoryTransport)))
+
   it.scopedLive("getStock reads quantity_available from the real response shape (price a string, extra fields)", () =>
     Effect.gen(function* () {
       const fake = yield* fakeInventory()
@@ -217,20 +227,23 @@ describe("InventoryClient against the fake inventory", () => {
       expect(requests(fake)).toMatchObject({ adjust: 2, transactions: 1 })
     }).pipe(Effect.provide(UndiciInventoryTransport)))
 
-  it.scopedLive("adjust timing out (hang longer than the request timeout): not in the log, re-sent once", () =>
+  it.scopedLive("adjust timing out (hang longer than the request timeout), not in the log: AdjustOutcomeUnknown, not re-sent", () =>
     Effect.gen(function* () {
       const fake = yield* fakeInventory()
       yield* addFault(fake, { route: "adjust", sequence: [{ kind: "hang", ms: 3_000 }] })
       const inventory = yield* clientFor(fake, { requestTimeout: Duration.millis(300), retryAttempts: 3 })
       const started = Date.now()
-      const transaction = yield* inventory.adjust(PRIDE, -2, "order:o-6:0")
+      const error = yield* failureOf(inventory.adjust(PRIDE, -2, "order:o-6:0"))
       const elapsed = Date.now() - started
       expect(elapsed).toBeGreaterThanOrEqual(300)
       expect(elapsed).toBeLessThan(3_000)
-      expect(transaction).toMatchObject({ bookId: PRIDE, quantityChange: -2, notes: "order:o-6:0" })
-      expect(notesOf(fake, PRIDE)).toEqual([[-2, "order:o-6:0"]])
-      expect(fake.store.available(PRIDE)).toBe(10)
-      expect(requests(fake)).toMatchObject({ adjust: 2, transactions: 1 })
+      // the request may still be applied late: a re-send could take the stock twice
+      expect(error).toEqual(
+        new AdjustOutcomeUnknown({ bookId: PRIDE, note: "order:o-6:0", reason: "timed out and not in the transaction log yet" })
+      )
+      expect(notesOf(fake, PRIDE)).toEqual([])
+      expect(fake.store.available(PRIDE)).toBe(12)
+      expect(requests(fake)).toMatchObject({ adjust: 1, transactions: 1 })
       expect(fake.stats.snapshot().faultsInjected.hang).toBe(1)
     }).pipe(Effect.provide(UndiciInventoryTransport)))
 
@@ -608,6 +621,32 @@ describe("InventoryClient policy (scripted HttpClient, TestClock)", () => {
         "POST /api/v1/inventory/adjust"
       ])
       expect(transaction.notes).toBe("order:o-3:0")
+    }))
+
+  it.effect("an adjust that timed out is not re-sent when the log does not show it: it may still be applied late", () =>
+    Effect.gen(function* () {
+      const { inventory, calls } = yield* scriptedClient(
+        (request, call) => (call.method === "GET" ? json(request, 200, page([])) : Effect.never),
+        { requestTimeout: Duration.millis(500) }
+      )
+      const fiber = yield* Effect.fork(Effect.either(inventory.adjust(PRIDE, -2, "order:o-8:0")))
+      yield* TestClock.adjust(Duration.millis(500))
+      expect(yield* Fiber.join(fiber)).toEqual(
+        Either.left(new AdjustOutcomeUnknown({ bookId: PRIDE, note: "order:o-8:0", reason: "timed out and not in the transaction log yet" }))
+      )
+      expect(calls.map(route)).toEqual(["POST /api/v1/inventory/adjust", "GET /api/v1/transactions"])
+    }))
+
+  it.effect("an adjust that timed out but shows in the log counts as applied", () =>
+    Effect.gen(function* () {
+      const { inventory, calls } = yield* scriptedClient(
+        (request, call) => (call.method === "GET" ? json(request, 200, page([loggedTransaction("order:o-9:0")])) : Effect.never),
+        { requestTimeout: Duration.millis(500) }
+      )
+      const fiber = yield* Effect.fork(inventory.adjust(PRIDE, -2, "order:o-9:0"))
+      yield* TestClock.adjust(Duration.millis(500))
+      expect((yield* Fiber.join(fiber)).notes).toBe("order:o-9:0")
+      expect(calls.map(route)).toEqual(["POST /api/v1/inventory/adjust", "GET /api/v1/transactions"])
     }))
 
   it.effect("refuses a zero or fractional change without calling the inventory", () =>
