@@ -1,4 +1,4 @@
-import { Config, ConfigError, Context, Effect, Either, FiberRef, FiberRefs, Layer, Logger, LogLevel, Option, Tracer } from "effect"
+import { Cause, Config, ConfigError, Context, Effect, Either, FiberRef, FiberRefs, Inspectable, Layer, Logger, LogLevel, Option, Tracer } from "effect"
 
 const LEVELS: Record<string, LogLevel.LogLevel> = {
   ALL: LogLevel.All,
@@ -24,25 +24,41 @@ export const LogLevelConfig: Config.Config<LogLevel.LogLevel> = Config.string("L
   Config.withDefault(LogLevel.Info)
 )
 
+/** A value as a log line shows it: plain JSON values as they are, others by their `toJSON` (as Effect's structured logger). */
+const jsonValue = (value: unknown): unknown => {
+  switch (typeof value) {
+    case "string":
+    case "number":
+    case "boolean":
+      return value
+    case "bigint":
+    case "function":
+    case "symbol":
+      return String(value)
+    default:
+      return Inspectable.toJSON(value)
+  }
+}
+
 /**
  * One JSON object per line: `timestamp`, `level`, `message`, the annotations at the top level
  * (`correlationId`, `orderId`, …), `traceId` and `spanId` of the current span when tracing is on,
  * and `cause` when there is one.
  */
-export const jsonTraceLogger = Logger.make((options) => {
-  const structured = Logger.structuredLogger.log(options)
+export const jsonTraceLogger = Logger.make(({ annotations, cause, context, date, logLevel, message }) => {
+  const parts = Array.isArray(message) ? message : [message]
   const record: Record<string, unknown> = {
-    timestamp: structured.timestamp,
-    level: structured.logLevel,
-    message: structured.message,
-    ...structured.annotations
+    timestamp: date.toISOString(),
+    level: logLevel.label,
+    message: parts.length === 1 ? jsonValue(parts[0]) : parts.map(jsonValue)
   }
-  const span = Context.getOption(FiberRefs.getOrDefault(options.context, FiberRef.currentContext), Tracer.ParentSpan)
+  for (const [key, value] of annotations) record[key] = jsonValue(value)
+  const span = Context.getOption(FiberRefs.getOrDefault(context, FiberRef.currentContext), Tracer.ParentSpan)
   if (Option.isSome(span) && span.value.traceId !== "noop") {
     record["traceId"] = span.value.traceId
     record["spanId"] = span.value.spanId
   }
-  if (structured.cause !== undefined) record["cause"] = structured.cause
+  if (!Cause.isEmpty(cause)) record["cause"] = Cause.pretty(cause, { renderErrorCause: true })
   process.stdout.write(`${JSON.stringify(record)}\n`)
 })
 
