@@ -153,6 +153,7 @@ export const OrderRepoLive = Layer.effect(
         if (Option.isNone(row)) return Option.none<OrderRecord>()
         const items = yield* findItemRows(orderId)
         const o = row.value
+        // the rows were decoded by OrderRow and ItemRow, and every amount by Cents: not validated again
         const order = Order.make({
           orderId: o.id,
           status: o.status,
@@ -165,9 +166,9 @@ export const OrderRepoLive = Layer.effect(
               qty: i.qty,
               unitPrice: Cents.make(i.unit_price_cents),
               lineTotal: Cents.make(i.line_total_cents)
-            })
+            }, true)
           )
-        })
+        }, true)
         return Option.some<OrderRecord>({
           order,
           userId: o.user_id,
