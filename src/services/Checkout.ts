@@ -204,6 +204,8 @@ export const makeCheckout = (options: CheckoutOptions) =>
         ? Effect.void
         : Effect.flatMap(now, (at) => orders.extendLeases([...inFlight], new Date(at.getTime() + leaseMs)))
     ).pipe(
+      // a database that hangs must not hold the next beat back: each beat gets a third of a lease
+      Effect.timeoutFail({ duration: Duration.millis(leaseMs / 3), onTimeout: () => "the update took longer than a beat" }),
       Effect.catchAllCause((cause) => Effect.logWarning("could not extend the leases of the sagas in flight", cause)),
       Effect.delay(Duration.millis(leaseMs / 3)),
       Effect.forever,
