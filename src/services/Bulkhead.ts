@@ -1,7 +1,9 @@
 import { type Duration, Effect, Exit } from "effect"
 
 /**
- * A bulkhead: at most `slots` effects run at once; the others wait in arrival order (FIFO).
+ * A bulkhead: at most `slots` effects run at once; the others wait in arrival order (FIFO). The
+ * inventory client holds one slot per request (`INVENTORY_MAX_CONCURRENCY`, ARCHITECTURE.md
+ * "Inventory client policy").
  *
  * Why not `Effect.makeSemaphore`: a semaphore's release wakes every waiter, each of which re-checks
  * and all but one go back to sleep, so with many callers waiting each release costs work in
