@@ -204,11 +204,11 @@ export const makeCheckout = (options: CheckoutOptions) =>
         ? Effect.void
         : Effect.flatMap(now, (at) => orders.extendLeases([...inFlight], new Date(at.getTime() + leaseMs)))
     ).pipe(
-      // a database that hangs must not hold the next beat back: each beat gets a third of a lease
-      Effect.timeoutFail({ duration: Duration.millis(leaseMs / 3), onTimeout: () => "the update took longer than a beat" }),
+      // Beats come at a fixed rate, however long one takes, and a beat that hangs is given up after
+      // a sixth of a lease: a lease just extended then still has two thirds left at the next beat.
+      Effect.timeoutFail({ duration: Duration.millis(leaseMs / 6), onTimeout: () => "the update took longer than a sixth of a lease" }),
       Effect.catchAllCause((cause) => Effect.logWarning("could not extend the leases of the sagas in flight", cause)),
-      Effect.delay(Duration.millis(leaseMs / 3)),
-      Effect.forever,
+      Effect.repeat(Schedule.fixed(Duration.millis(leaseMs / 3))),
       Effect.forkScoped
     )
 
