@@ -145,21 +145,10 @@ const insertPending = db.transaction((order: Order, userId: string, scope: Scope
   if (scope !== undefined) stmt.attachOrder.run(order.orderId, scope.userId, scope.key, scope.fingerprint)
 })
 
-const confirm = db.transaction((order: Order, userId: string, at: string, scope: Scope | undefined, body: unknown): boolean => {
+const confirm = db.transaction((order: Order, userId: string, at: string, scope: Scope | undefined, body: OrderJson): boolean => {
   if (stmt.confirm.all(at, order.orderId).length !== 1) return false
-  const payload = {
-    orderId: order.orderId,
-    userId,
-    total: centsToNumber(order.totalCents),
-    currency: "USD",
-    items: order.items.map((item) => ({
-      bookId: item.bookId,
-      qty: item.qty,
-      unitPrice: centsToNumber(item.unitPriceCents),
-      lineTotal: centsToNumber(item.lineTotalCents)
-    })),
-    createdAt: order.createdAt
-  }
+  // the event's data, in the product's field order, from the order's JSON already made
+  const payload = { orderId: body.orderId, userId, total: body.total, currency: body.currency, items: body.items, createdAt: body.createdAt }
   stmt.appendOutbox.run(randomUUID(), order.orderId, "order.created", JSON.stringify(payload), at, at)
   if (scope !== undefined) {
     const expires = new Date(Date.parse(at) + TTL_MS).toISOString()
@@ -464,6 +453,7 @@ const orderJson = (order: Order) => ({
   })),
   createdAt: order.createdAt
 })
+type OrderJson = ReturnType<typeof orderJson>
 
 type Claim = { readonly _tag: "Claimed" } | { readonly _tag: "Answer"; readonly reply: Reply }
 

@@ -1,16 +1,15 @@
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpApiScalar from "@effect/platform/HttpApiScalar"
-import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { Config, identity, Layer, Option } from "effect"
+import { Config, Layer } from "effect"
 import { createServer } from "node:http"
 import { CheckoutApi } from "../http/Api.js"
 import { HandlersLive, VERSION } from "../http/Handlers.js"
 import { requestMiddleware } from "../http/Middleware.js"
 import { DatabaseLive } from "./Database.js"
 import { LoggingLive } from "./Logging.js"
-import { TelemetryConfig, TelemetryLive } from "./Telemetry.js"
+import { TelemetryLive } from "./Telemetry.js"
 import { RecoveryLoopLive } from "../services/Recovery.js"
 import { CheckoutServicesLive } from "./Services.js"
 
@@ -64,17 +63,9 @@ export const HttpApiLive = HttpApiBuilder.serve().pipe(
  * server on `HOST:PORT`; metrics and traces per `TelemetryLive`.
  */
 export const ApiLive = Layer.unwrapEffect(
-  Config.all({ listen: ListenConfig(8000), migrateOnStart: MigrateOnStart, telemetry: TelemetryConfig }).pipe(
-    Config.map(({ listen, migrateOnStart, telemetry }) =>
-      Layer.merge(
-        HttpApiLive.pipe(
-          HttpServer.withLogAddress,
-          Layer.provide(NodeHttpServer.layer(makeNodeServer, listen)),
-          // without an exporter tracing is off (TelemetryLive): skip the server span's per-request work too
-          Option.isNone(telemetry.otlpEndpoint) ? HttpMiddleware.withTracerDisabledWhen(() => true) : identity
-        ),
-        RecoveryLoopLive
-      ).pipe(
+  Config.all({ listen: ListenConfig(8000), migrateOnStart: MigrateOnStart }).pipe(
+    Config.map(({ listen, migrateOnStart }) =>
+      Layer.merge(HttpApiLive.pipe(HttpServer.withLogAddress, Layer.provide(NodeHttpServer.layer(makeNodeServer, listen))), RecoveryLoopLive).pipe(
         Layer.provide(CheckoutServicesLive),
         Layer.provide(DatabaseLive({ migrateOnStart }))
       )

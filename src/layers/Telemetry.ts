@@ -1,4 +1,5 @@
 import { NodeSdk } from "@effect/opentelemetry"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import { OTLPMetricExporter } from "@opentelemetry/exporter-metrics-otlp-http"
 import { PrometheusExporter, PrometheusSerializer } from "@opentelemetry/exporter-prometheus"
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
@@ -46,8 +47,14 @@ export const TelemetryLive = (serviceVersion: string) =>
       const render = Layer.succeed(PrometheusMetrics, {
         render: Effect.promise(() => prometheus.collect()).pipe(Effect.map(({ resourceMetrics }) => serializer.serialize(resourceMetrics)))
       })
-      // without an exporter nobody reads a span: tracing is off (no span objects, no traceparent)
-      const tracing = Option.isSome(otlpEndpoint) ? Layer.empty : Layer.setTracerEnabled(false)
+      // Without an exporter nobody reads a span: tracing is off (no span objects, no traceparent),
+      // and HTTP servers skip their per-request span work too (URL parse, header redaction).
+      const tracing = Option.isSome(otlpEndpoint)
+        ? Layer.empty
+        : Layer.merge(
+            Layer.setTracerEnabled(false),
+            Layer.locallyScoped(HttpMiddleware.currentTracerDisabledWhen, () => true)
+          )
       return Layer.mergeAll(sdk, render, tracing, Layer.scopedDiscard(sampleProcessMetrics()))
     })
   )

@@ -413,28 +413,28 @@ export const makeInventoryClient = (
       timeoutMs: number,
       timedOut: AttemptFailure
     ): Effect.Effect<unknown, AttemptFailure> =>
-        Effect.withFiberRuntime<InventoryResponse, InventoryTransportError>((fiber) =>
-          transport.send({ ...request, headers: headersFor(fiber, extraHeaders), timeoutMs })
-        ).pipe(
-          Effect.catchTag("InventoryTransportError", (e): Effect.Effect<never, AttemptFailure> =>
-            Effect.fail(
-              e.timedOut
-                ? timedOut
-                : e.code !== undefined && REFUSED_CODES.has(e.code)
-                ? { _tag: "Refused", reason: e.code }
-                : { _tag: "Broken", reason: e.code ?? e.message }
-            )
-          ),
-          Effect.flatMap((response): Effect.Effect<InventoryResponse, AttemptFailure> => {
-            const { body, status } = response
-            if (status >= 500) return Effect.fail({ _tag: "ServerError", status, reason: `status ${status}: ${detailOf(body)}` })
-            if (status >= 400) return Effect.fail({ _tag: "ClientError", status, detail: detailOf(body) })
-            return Effect.succeed(response)
-          }),
-          measured(operation),
-          Effect.map((response) => response.body),
-          traced(`InventoryClient.http.${operation}`, { kind: "client" })
-        )
+      Effect.withFiberRuntime<InventoryResponse, InventoryTransportError>((fiber) =>
+        transport.send({ ...request, headers: headersFor(fiber, extraHeaders), timeoutMs })
+      ).pipe(
+        Effect.catchTag("InventoryTransportError", (e): Effect.Effect<never, AttemptFailure> =>
+          Effect.fail(
+            e.timedOut
+              ? timedOut
+              : e.code !== undefined && REFUSED_CODES.has(e.code)
+              ? { _tag: "Refused", reason: e.code }
+              : { _tag: "Broken", reason: e.code ?? e.message }
+          )
+        ),
+        Effect.flatMap((response): Effect.Effect<InventoryResponse, AttemptFailure> => {
+          const { body, status } = response
+          if (status >= 500) return Effect.fail({ _tag: "ServerError", status, reason: `status ${status}: ${detailOf(body)}` })
+          if (status >= 400) return Effect.fail({ _tag: "ClientError", status, detail: detailOf(body) })
+          return Effect.succeed(response)
+        }),
+        measured(operation),
+        Effect.map((response) => response.body),
+        traced(`InventoryClient.http.${operation}`, { kind: "client" })
+      )
 
     const readFailure = (f: AttemptFailure): ReadError => {
       switch (f._tag) {

@@ -70,68 +70,44 @@ export const httpRequestDuration = Metric.histogram(
   "HTTP requests served, by method, route template and status, in seconds"
 )
 
-const OUTCOMES: ReadonlyArray<OrderOutcome> = [
-  "confirmed",
-  "payment_failed",
-  "insufficient_stock",
-  "unknown_book",
-  "validation_error",
-  "upstream_unavailable",
-  "upstream_timeout",
-  "conflict",
-  "replay",
-  "in_progress",
-  "service_unavailable",
-  "internal_error"
-]
+/**
+ * `metric` tagged with `names`, one tagged copy per combination of values, made on first use:
+ * `Metric.tagged` builds and hashes a new metric key, too much work for every request.
+ */
+const taggedOnce = <Type, In, Out>(metric: Metric.Metric<Type, In, Out>, ...names: ReadonlyArray<string>) => {
+  const made = new Map<string, Metric.Metric<Type, In, Out>>()
+  return (...values: ReadonlyArray<string>): Metric.Metric<Type, In, Out> => {
+    const key = values.join("\u0000")
+    let tagged = made.get(key)
+    if (tagged === undefined) {
+      tagged = names.reduce((m, name, i) => Metric.tagged(m, name, values[i] ?? ""), metric)
+      made.set(key, tagged)
+    }
+    return tagged
+  }
+}
 
-// tagged once: tagging builds and hashes a new metric key, too much work for every request
-const ordersByOutcome = new Map(OUTCOMES.map((o) => [o, Metric.tagged(ordersTotal, "outcome", o)] as const))
-const sagaDurationByOutcome = new Map(OUTCOMES.map((o) => [o, Metric.tagged(sagaDuration, "outcome", o)] as const))
+const ordersBy = taggedOnce(ordersTotal, "outcome")
+const sagaDurationBy = taggedOnce(sagaDuration, "outcome")
+const inventoryRequestsBy = taggedOnce(inventoryRequests, "operation", "status")
+const inventoryRequestDurationBy = taggedOnce(inventoryRequestDuration, "operation")
+const httpRequestDurationBy = taggedOnce(httpRequestDuration, "method", "route", "status")
 
 /** Records one order request's outcome and duration (seconds). */
 export const recordOrder = (outcome: OrderOutcome, durationSeconds: number) =>
   Effect.zipRight(
-    Metric.increment(ordersByOutcome.get(outcome) ?? Metric.tagged(ordersTotal, "outcome", outcome)),
-    Metric.update(sagaDurationByOutcome.get(outcome) ?? Metric.tagged(sagaDuration, "outcome", outcome), durationSeconds)
+    Metric.increment(ordersBy(outcome)),
+    Metric.update(sagaDurationBy(outcome), durationSeconds)
   )
-
-/** Memoises `make(label)`: a tagged metric is built (and its key hashed) once per label set, not per update. */
-const perLabel = <M>(make: (label: string) => M): ((label: string) => M) => {
-  const made = new Map<string, M>()
-  return (label) => {
-    let metric = made.get(label)
-    if (metric === undefined) {
-      metric = make(label)
-      made.set(label, metric)
-    }
-    return metric
-  }
-}
-
-const inventoryRequestsBy = perLabel((key) => {
-  const [operation = "", status = ""] = key.split(" ")
-  return Metric.tagged(Metric.tagged(inventoryRequests, "operation", operation), "status", status)
-})
-const inventoryRequestDurationBy = perLabel((operation) => Metric.tagged(inventoryRequestDuration, "operation", operation))
-
-const httpRequestDurationBy = perLabel((key) => {
-  const [method = "", route = "", status = ""] = key.split(" ")
-  return httpRequestDuration.pipe(
-    Metric.tagged("method", method),
-    Metric.tagged("route", route),
-    Metric.tagged("status", status)
-  )
-})
 
 /** Records one HTTP request served: `method`, `route` (a route template, never a raw path), `status`, its duration in seconds. */
 export const recordHttpRequest = (method: string, route: string, status: number, durationSeconds: number) =>
-  Metric.update(httpRequestDurationBy(`${method} ${route} ${status}`), durationSeconds)
+  Metric.update(httpRequestDurationBy(method, route, String(status)), durationSeconds)
 
-/** Records one inventory request attempt: `operation` (get_stock, adjust, transactions), `status` (HTTP status or timeout/refused/reset/busy), its duration in seconds. */
+/** Records one inventory request attempt: `operation` (get_stock, adjust, transactions), `status` (HTTP status or timeout/refused/reset/busy/expired), its duration in seconds. */
 export const recordInventoryRequest = (operation: string, status: string, durationSeconds: number) =>
   Effect.zipRight(
-    Metric.increment(inventoryRequestsBy(`${operation} ${status}`)),
+    Metric.increment(inventoryRequestsBy(operation, status)),
     Metric.update(inventoryRequestDurationBy(operation), durationSeconds)
   )
 

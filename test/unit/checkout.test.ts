@@ -13,6 +13,7 @@ import {
   testCheckoutLayer
 } from "../../src/testing.js"
 import { testDatabases } from "../support/databases.js"
+import { waitFor } from "../support/process.js"
 import { fingerprint } from "../../src/domain/Fingerprint.js"
 import { OrderId } from "../../src/domain/Ids.js"
 
@@ -43,15 +44,6 @@ const outboxRows = Effect.flatMap(SqlClient.SqlClient, (sql) =>
 /** A pause of real time: lets database I/O complete while the `TestClock` stands still. */
 const realPause = Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, 20)))
 
-/** Waits (in real time, up to 5 s) until `condition` holds. */
-const waitUntil = (condition: Effect.Effect<boolean>) =>
-  Effect.gen(function* () {
-    for (let i = 0; i < 250; i++) {
-      if (yield* condition) return
-      yield* realPause
-    }
-    return yield* Effect.dieMessage("condition not reached within 5 s")
-  })
 
 describe.each(testDatabases)("Checkout saga [$name]", (db) => {
   it.effect("confirms a 2-line order: takes both stocks, charges the exact total, writes the outbox event", () =>
@@ -86,7 +78,9 @@ describe.each(testDatabases)("Checkout saga [$name]", (db) => {
       const payments = yield* ScriptedPayments
       // the charge answers after 100 s: more than three leases of 30 s
       const saga = yield* Effect.fork(checkout.placeOrder(order([[A, 1, 2]]), Option.some("slow")))
-      yield* waitUntil(Effect.map(payments.charges, (charges) => charges.length === 1))
+      yield* Effect.promise(() =>
+        waitFor(async () => ((await Effect.runPromise(payments.charges)).length === 1 ? true : undefined), 5_000, "the charge")
+      )
       // in steps of 5 s, each let run (the database is real: its I/O takes real time)
       for (let step = 0; step < 19; step++) {
         yield* TestClock.adjust(Duration.seconds(5))
