@@ -1,9 +1,9 @@
 import type { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { PgClient } from "@effect/sql-pg"
-import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Config, ConfigError, Effect, Either, Layer, Redacted } from "effect"
 import { migrate } from "./Migrations.js"
+import { sqliteLayer } from "./Sqlite.js"
 
 /** Where the database is, from `DATABASE_URL`. */
 export type DatabaseLocation =
@@ -46,8 +46,9 @@ export const DatabasePoolSize = Config.integer("DATABASE_POOL_SIZE").pipe(
 )
 
 /**
- * One `SqlClient` for a location: SQLite in WAL mode, or a Postgres pool of `poolSize`
- * connections. Fails with `SqlError` when Postgres cannot be reached at start-up.
+ * One `SqlClient` for a location: SQLite in WAL mode (with `SqliteDirect` on the same connection,
+ * for the order hot path), or a Postgres pool of `poolSize` connections. Fails with `SqlError`
+ * when Postgres cannot be reached at start-up or the SQLite file cannot be opened.
  */
 export const sqlClientLayer = (
   location: DatabaseLocation,
@@ -60,7 +61,7 @@ export const sqlClientLayer = (
         applicationName: "bookverse-checkout",
         connectTimeout: "5 seconds"
       })
-    : SqliteClient.layer({ filename: location.filename })
+    : sqliteLayer(location.filename)
 
 /** Runs the migrations once the client is up; start-up fails if they fail. */
 export const MigrationsLive: Layer.Layer<never, never, SqlClient.SqlClient> = Layer.effectDiscard(
@@ -89,5 +90,5 @@ export const DatabaseLive = (options: { readonly migrateOnStart: boolean }) =>
 /** An in-memory SQLite database, migrated: for tests. */
 export const InMemoryDatabase: Layer.Layer<SqlClient.SqlClient> = Layer.provideMerge(
   MigrationsLive,
-  SqliteClient.layer({ filename: ":memory:" })
+  sqliteLayer(":memory:")
 ).pipe(Layer.orDie)

@@ -1,7 +1,8 @@
-import { SqlClient, SqlSchema } from "@effect/sql"
+import { SqlClient } from "@effect/sql"
 import { Config, Context, Duration, Effect, Layer, Option, Schema } from "effect"
 import { DbInt } from "./SqlColumns.js"
 import { OrderId as OrderIdSchema, type OrderId } from "../domain/Ids.js"
+import { makeSqlRunner, type SqlSteps } from "./SqlSteps.js"
 import { traced } from "./Tracing.js"
 
 /** Who used a key, and for what: keys are scoped to the user; the fingerprint identifies the request. */
@@ -33,8 +34,12 @@ export interface IdempotencyStoreService {
   readonly claim: (scope: KeyScope, now: Date) => Effect.Effect<ClaimResult>
   /** Records which order the in-flight request created. */
   readonly attachOrder: (scope: KeyScope, orderId: OrderId) => Effect.Effect<void>
+  /** `attachOrder` as steps, for a caller's transaction (`SqlRunner`). */
+  readonly attachOrderSteps: (scope: KeyScope, orderId: OrderId) => SqlSteps<void>
   /** Stores the final response (HTTP status and JSON body) to replay until the key expires. */
   readonly complete: (scope: KeyScope, status: number, body: unknown, now: Date) => Effect.Effect<void>
+  /** `complete` as steps, for a caller's transaction (`SqlRunner`). */
+  readonly completeSteps: (scope: KeyScope, status: number, body: unknown, now: Date) => SqlSteps<void>
   /** Forgets an in-flight claim, so the same key may be tried again. */
   readonly release: (scope: KeyScope) => Effect.Effect<void>
   /** `complete` for the in-flight key that created `orderId` (used by recovery). */
@@ -97,95 +102,94 @@ const parseBody = (body: unknown): unknown => {
   }
 }
 
-/** The store on the `SqlClient` in context. */
+const decodeKeyRow = Schema.decodeUnknownSync(KeyRow)
+const decodeOrderIds = Schema.decodeUnknownSync(Schema.Array(Schema.Struct({ order_id: OrderIdSchema })))
+
+/** The store on the `SqlClient` in context (its hot path through `SqlRunner`). */
 export const makeIdempotencyStore = (options: IdempotencyOptions) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
+    const runner = yield* makeSqlRunner
+    const ttlMs = Duration.toMillis(options.ttl)
 
-    const findRow = SqlSchema.findOne({
-      Request: Schema.Struct({ userId: Schema.String, key: Schema.String }),
-      Result: KeyRow,
-      execute: ({ key, userId }) =>
-        sql`SELECT fingerprint, order_id, state, response_status, response_body, locked_at, expires_at
-            FROM idempotency_keys WHERE user_id = ${userId} AND idempotency_key = ${key}`
-    })
+    function* claimOnce(scope: KeyScope, now: Date): SqlSteps<Option.Option<ClaimResult>> {
+      const at = now.toISOString()
+      // completed keys live for the ttl; an in-flight one is bounded by the saga, not by this
+      const expires = new Date(now.getTime() + ttlMs).toISOString()
+      const inserted = yield sql`
+        INSERT INTO idempotency_keys (user_id, idempotency_key, fingerprint, state, created_at, locked_at, expires_at)
+        VALUES (${scope.userId}, ${scope.key}, ${scope.fingerprint}, 'in_progress', ${at}, ${at}, ${expires})
+        ON CONFLICT (user_id, idempotency_key) DO NOTHING
+        RETURNING user_id`
+      if (inserted.length === 1) return Option.some<ClaimResult>({ _tag: "Claimed" })
 
-    const claimOnce = (scope: KeyScope, now: Date) =>
-      Effect.gen(function* () {
-        const at = now.toISOString()
-        // completed keys live for the ttl; an in-flight one is bounded by the saga, not by this
-        const expires = new Date(now.getTime() + Duration.toMillis(options.ttl)).toISOString()
-        const inserted = yield* sql<{ user_id: string }>`
-          INSERT INTO idempotency_keys (user_id, idempotency_key, fingerprint, state, created_at, locked_at, expires_at)
-          VALUES (${scope.userId}, ${scope.key}, ${scope.fingerprint}, 'in_progress', ${at}, ${at}, ${expires})
-          ON CONFLICT (user_id, idempotency_key) DO NOTHING
+      const found = yield sql`SELECT fingerprint, order_id, state, response_status, response_body, locked_at, expires_at
+            FROM idempotency_keys WHERE user_id = ${scope.userId} AND idempotency_key = ${scope.key}`
+      if (found.length === 0) return Option.none<ClaimResult>() // released meanwhile: try again
+      const row = decodeKeyRow(found[0])
+      if (row.state === "completed" && row.expires_at <= at) {
+        yield sql`DELETE FROM idempotency_keys
+                   WHERE user_id = ${scope.userId} AND idempotency_key = ${scope.key} AND expires_at = ${row.expires_at}`
+        return Option.none<ClaimResult>()
+      }
+      if (row.fingerprint !== scope.fingerprint) return Option.some<ClaimResult>({ _tag: "Conflict" })
+      if (row.state === "completed") {
+        return Option.some<ClaimResult>({
+          _tag: "Replay",
+          status: row.response_status ?? 200,
+          body: parseBody(row.response_body)
+        })
+      }
+      const staleBefore = new Date(now.getTime() - Duration.toMillis(options.staleClaimAfter)).toISOString()
+      if (row.order_id === null && row.locked_at !== null && row.locked_at < staleBefore) {
+        const taken = yield sql`
+          UPDATE idempotency_keys SET locked_at = ${at}
+          WHERE user_id = ${scope.userId} AND idempotency_key = ${scope.key}
+            AND state = 'in_progress' AND order_id IS NULL AND locked_at = ${row.locked_at}
           RETURNING user_id`
-        if (inserted.length === 1) return Option.some<ClaimResult>({ _tag: "Claimed" })
+        if (taken.length === 1) return Option.some<ClaimResult>({ _tag: "Claimed" })
+      }
+      return Option.some<ClaimResult>({ _tag: "InProgress" })
+    }
 
-        const existing = yield* findRow({ userId: scope.userId, key: scope.key })
-        if (Option.isNone(existing)) return Option.none<ClaimResult>() // released meanwhile: try again
-        const row = existing.value
-        if (row.state === "completed" && row.expires_at <= at) {
-          yield* sql`DELETE FROM idempotency_keys
-                     WHERE user_id = ${scope.userId} AND idempotency_key = ${scope.key} AND expires_at = ${row.expires_at}`
-          return Option.none<ClaimResult>()
-        }
-        if (row.fingerprint !== scope.fingerprint) return Option.some<ClaimResult>({ _tag: "Conflict" })
-        if (row.state === "completed") {
-          return Option.some<ClaimResult>({
-            _tag: "Replay",
-            status: row.response_status ?? 200,
-            body: parseBody(row.response_body)
-          })
-        }
-        const staleBefore = new Date(now.getTime() - Duration.toMillis(options.staleClaimAfter)).toISOString()
-        if (row.order_id === null && row.locked_at !== null && row.locked_at < staleBefore) {
-          const taken = yield* sql<{ user_id: string }>`
-            UPDATE idempotency_keys SET locked_at = ${at}
-            WHERE user_id = ${scope.userId} AND idempotency_key = ${scope.key}
-              AND state = 'in_progress' AND order_id IS NULL AND locked_at = ${row.locked_at}
-            RETURNING user_id`
-          if (taken.length === 1) return Option.some<ClaimResult>({ _tag: "Claimed" })
-        }
-        return Option.some<ClaimResult>({ _tag: "InProgress" })
-      })
+    function* claimSteps(scope: KeyScope, now: Date): SqlSteps<ClaimResult> {
+      for (let i = 0; i < 3; i++) {
+        const result = yield* claimOnce(scope, now)
+        if (Option.isSome(result)) return result.value
+      }
+      return { _tag: "InProgress" }
+    }
+
+    function* attachOrderSteps(scope: KeyScope, orderId: OrderId): SqlSteps<void> {
+      yield sql`UPDATE idempotency_keys SET order_id = ${orderId}
+          WHERE user_id = ${scope.userId} AND idempotency_key = ${scope.key} AND fingerprint = ${scope.fingerprint}`
+    }
+
+    function* completeSteps(scope: KeyScope, status: number, body: unknown, now: Date): SqlSteps<void> {
+      const expires = new Date(now.getTime() + ttlMs).toISOString()
+      yield sql`UPDATE idempotency_keys
+          SET state = 'completed', response_status = ${status}, response_body = ${JSON.stringify(body)},
+              locked_at = NULL, expires_at = ${expires}
+          WHERE user_id = ${scope.userId} AND idempotency_key = ${scope.key} AND fingerprint = ${scope.fingerprint}`
+    }
+
+    function* releaseSteps(scope: KeyScope): SqlSteps<void> {
+      yield sql`DELETE FROM idempotency_keys
+          WHERE user_id = ${scope.userId} AND idempotency_key = ${scope.key}
+            AND fingerprint = ${scope.fingerprint} AND state = 'in_progress'`
+    }
 
     return IdempotencyStore.of({
-      claim: (scope, now) =>
-        Effect.gen(function* () {
-          for (let i = 0; i < 3; i++) {
-            const result = yield* claimOnce(scope, now)
-            if (Option.isSome(result)) return result.value
-          }
-          return { _tag: "InProgress" } satisfies ClaimResult
-        }).pipe(Effect.orDie, traced("IdempotencyStore.claim")),
-
-      attachOrder: (scope, orderId) =>
-        sql`UPDATE idempotency_keys SET order_id = ${orderId}
-            WHERE user_id = ${scope.userId} AND idempotency_key = ${scope.key} AND fingerprint = ${scope.fingerprint}`.pipe(
-          Effect.asVoid,
-          Effect.orDie
-        ),
-
-      complete: (scope, status, body, now) => {
-        const expires = new Date(now.getTime() + Duration.toMillis(options.ttl)).toISOString()
-        return sql`UPDATE idempotency_keys
-            SET state = 'completed', response_status = ${status}, response_body = ${JSON.stringify(body)},
-                locked_at = NULL, expires_at = ${expires}
-            WHERE user_id = ${scope.userId} AND idempotency_key = ${scope.key} AND fingerprint = ${scope.fingerprint}`.pipe(
-          Effect.asVoid,
-          Effect.orDie,
-          traced("IdempotencyStore.complete")
-        )
-      },
-
-      release: (scope) =>
-        sql`DELETE FROM idempotency_keys
-            WHERE user_id = ${scope.userId} AND idempotency_key = ${scope.key}
-              AND fingerprint = ${scope.fingerprint} AND state = 'in_progress'`.pipe(Effect.asVoid, Effect.orDie),
+      claim: (scope, now) => runner.run(() => claimSteps(scope, now)).pipe(Effect.orDie, traced("IdempotencyStore.claim")),
+      attachOrder: (scope, orderId) => runner.run(() => attachOrderSteps(scope, orderId)).pipe(Effect.orDie),
+      attachOrderSteps,
+      complete: (scope, status, body, now) =>
+        runner.run(() => completeSteps(scope, status, body, now)).pipe(Effect.orDie, traced("IdempotencyStore.complete")),
+      completeSteps,
+      release: (scope) => runner.run(() => releaseSteps(scope)).pipe(Effect.orDie),
 
       completeForOrder: (orderId, status, body, now) => {
-        const expires = new Date(now.getTime() + Duration.toMillis(options.ttl)).toISOString()
+        const expires = new Date(now.getTime() + ttlMs).toISOString()
         return sql`UPDATE idempotency_keys
             SET state = 'completed', response_status = ${status}, response_body = ${JSON.stringify(body)},
                 locked_at = NULL, expires_at = ${expires}
@@ -202,8 +206,7 @@ export const makeIdempotencyStore = (options: IdempotencyOptions) =>
         sql<{ order_id: string }>`
           SELECT k.order_id FROM idempotency_keys k JOIN orders o ON o.id = k.order_id
           WHERE k.state = 'in_progress' AND o.status <> 'PENDING' AND k.locked_at < ${before.toISOString()}`.pipe(
-          Effect.flatMap(Schema.decodeUnknown(Schema.Array(Schema.Struct({ order_id: OrderIdSchema })))),
-          Effect.map((rows) => rows.map((r) => r.order_id)),
+          Effect.map((rows) => decodeOrderIds(rows).map((r) => r.order_id)),
           Effect.orDie
         ),
 

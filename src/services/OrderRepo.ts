@@ -1,4 +1,4 @@
-import { SqlClient, SqlSchema } from "@effect/sql"
+import { SqlClient, type Statement } from "@effect/sql"
 import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
 import { DbInt } from "./SqlColumns.js"
 import { BookId, OrderId, UserId } from "../domain/Ids.js"
@@ -6,6 +6,7 @@ import { Cents, Currency } from "../domain/Money.js"
 import { Order, OrderItem, OrderStatus, PaymentState, StockState } from "../domain/Order.js"
 import { IdempotencyStore, type KeyScope } from "./IdempotencyStore.js"
 import { Outbox, type OutboxEvent } from "./Outbox.js"
+import { makeSqlRunner, type SqlSteps } from "./SqlSteps.js"
 import { traced } from "./Tracing.js"
 
 /** An order about to be stored: PENDING, with its priced lines. */
@@ -124,6 +125,9 @@ const ItemRow = Schema.Struct({
   stock_state: StockState
 })
 
+const decodeOrderRow = Schema.decodeUnknownSync(OrderRow)
+const decodeItemRows = Schema.decodeUnknownSync(Schema.Array(ItemRow))
+
 /**
  * The order repository on the `SqlClient` in context; confirming writes through `Outbox`, and the
  * key's part of `insertPending` and `confirm` through `IdempotencyStore` (same client, same transaction).
@@ -135,112 +139,113 @@ export const OrderRepoLive = Layer.effect(
     const outbox = yield* Outbox
     const keys = yield* IdempotencyStore
 
-    const findOrderRow = SqlSchema.findOne({
-      Request: OrderId,
-      Result: OrderRow,
-      execute: (id) => sql`SELECT id, user_id, idempotency_key, status, total_cents, payment_state, created_at, updated_at, recovery_attempts FROM orders WHERE id = ${id}`
-    })
-    const findItemRows = SqlSchema.findAll({
-      Request: OrderId,
-      Result: ItemRow,
-      execute: (id) =>
-        sql`SELECT line_no, book_id, qty, unit_price_cents, line_total_cents, stock_state FROM order_items WHERE order_id = ${id} ORDER BY line_no`
-    })
+    const runner = yield* makeSqlRunner
+
+    /** The order and its lines, as rows (none when there is no such order). */
+    function* findRows(orderId: OrderId): SqlSteps<Option.Option<readonly [typeof OrderRow.Type, ReadonlyArray<typeof ItemRow.Type>]>> {
+      const orderRows = yield sql`SELECT id, user_id, idempotency_key, status, total_cents, payment_state, created_at, updated_at, recovery_attempts FROM orders WHERE id = ${orderId}`
+      if (orderRows.length === 0) return Option.none()
+      const itemRows = yield sql`SELECT line_no, book_id, qty, unit_price_cents, line_total_cents, stock_state FROM order_items WHERE order_id = ${orderId} ORDER BY line_no`
+      return Option.some([decodeOrderRow(orderRows[0]), decodeItemRows(itemRows)] as const)
+    }
 
     const findRecord = (orderId: OrderId) =>
-      Effect.gen(function* () {
-        const row = yield* findOrderRow(orderId)
-        if (Option.isNone(row)) return Option.none<OrderRecord>()
-        const items = yield* findItemRows(orderId)
-        const o = row.value
-        // the rows were decoded by OrderRow and ItemRow, and every amount by Cents: not validated again
-        const order = Order.make({
-          orderId: o.id,
-          status: o.status,
-          total: Cents.make(o.total_cents),
-          currency: Currency,
-          createdAt: new Date(o.created_at),
-          items: items.map((i) =>
-            OrderItem.make({
-              bookId: i.book_id,
-              qty: i.qty,
-              unitPrice: Cents.make(i.unit_price_cents),
-              lineTotal: Cents.make(i.line_total_cents)
-            }, true)
-          )
-        }, true)
-        return Option.some<OrderRecord>({
-          order,
-          userId: o.user_id,
-          idempotencyKey: o.idempotency_key,
-          paymentState: o.payment_state,
-          lineStates: items.map((i) => i.stock_state),
-          updatedAt: new Date(o.updated_at),
-          recoveryAttempts: o.recovery_attempts
+      runner.run(() => findRows(orderId)).pipe(
+        Effect.map(Option.map(([o, items]): OrderRecord => {
+          // the rows were decoded by OrderRow and ItemRow, and every amount by Cents: not validated again
+          const order = Order.make({
+            orderId: o.id,
+            status: o.status,
+            total: Cents.make(o.total_cents),
+            currency: Currency,
+            createdAt: new Date(o.created_at),
+            items: items.map((i) =>
+              OrderItem.make({
+                bookId: i.book_id,
+                qty: i.qty,
+                unitPrice: Cents.make(i.unit_price_cents),
+                lineTotal: Cents.make(i.line_total_cents)
+              }, true)
+            )
+          }, true)
+          return {
+            order,
+            userId: o.user_id,
+            idempotencyKey: o.idempotency_key,
+            paymentState: o.payment_state,
+            lineStates: items.map((i) => i.stock_state),
+            updatedAt: new Date(o.updated_at),
+            recoveryAttempts: o.recovery_attempts
+          }
+        })),
+        Effect.orDie,
+        traced("OrderRepo.findRecord")
+      )
+
+    function* insertPendingSteps(order: NewOrder, key: KeyScope | undefined): SqlSteps<void> {
+      const at = order.createdAt.toISOString()
+      yield sql`
+        INSERT INTO orders (id, user_id, idempotency_key, status, total_cents, currency, payment_state, created_at, updated_at, lease_until)
+        VALUES (${order.orderId}, ${order.userId}, ${order.idempotencyKey}, 'PENDING', ${order.total}, ${Currency}, 'none', ${at}, ${at}, ${order.leaseUntil.toISOString()})`
+      yield sql`INSERT INTO order_items ${sql.insert(
+        order.items.map((item, lineNo) => ({
+          order_id: order.orderId,
+          line_no: lineNo,
+          book_id: item.bookId,
+          qty: item.qty,
+          unit_price_cents: item.unitPrice,
+          line_total_cents: item.lineTotal,
+          stock_state: "pending",
+          updated_at: at
+        }))
+      )}`
+      if (key !== undefined) yield* keys.attachOrderSteps(key, order.orderId)
+    }
+
+    function* confirmSteps(orderId: OrderId, event: OutboxEvent, now: Date, answer: KeyAnswer | undefined): SqlSteps<boolean> {
+      const rows = yield sql`UPDATE orders SET status = 'CONFIRMED', updated_at = ${now.toISOString()}
+        WHERE id = ${orderId} AND status = 'PENDING' RETURNING id`
+      if (rows.length !== 1) return false
+      yield* outbox.appendSteps(event, now)
+      if (answer !== undefined) yield* keys.completeSteps(answer.scope, answer.status, answer.body, now)
+      return true
+    }
+
+    /** One statement, at `Clock` time as ISO text. */
+    const stamped = (statement: (at: string) => Statement.Statement<unknown>) =>
+      Effect.flatMap(nowIso, (at) =>
+        runner.run(function* (): SqlSteps<ReadonlyArray<unknown>> {
+          return yield statement(at)
         })
-      }).pipe(Effect.orDie, traced("OrderRepo.findRecord"))
+      )
 
     return OrderRepo.of({
-      insertPending: (order, key) => {
-        const at = order.createdAt.toISOString()
-        return sql
-          .withTransaction(
-            Effect.gen(function* () {
-              yield* sql`
-                INSERT INTO orders (id, user_id, idempotency_key, status, total_cents, currency, payment_state, created_at, updated_at, lease_until)
-                VALUES (${order.orderId}, ${order.userId}, ${order.idempotencyKey}, 'PENDING', ${order.total}, ${Currency}, 'none', ${at}, ${at}, ${order.leaseUntil.toISOString()})`
-              yield* sql`INSERT INTO order_items ${sql.insert(
-                order.items.map((item, lineNo) => ({
-                  order_id: order.orderId,
-                  line_no: lineNo,
-                  book_id: item.bookId,
-                  qty: item.qty,
-                  unit_price_cents: item.unitPrice,
-                  line_total_cents: item.lineTotal,
-                  stock_state: "pending",
-                  updated_at: at
-                }))
-              )}`
-              if (key !== undefined) yield* keys.attachOrder(key, order.orderId)
-            })
-          )
-          .pipe(Effect.orDie, traced("OrderRepo.insertPending"))
-      },
-
-      setLineState: (orderId, lineNo, state) =>
-        Effect.flatMap(
-          nowIso,
-          (at) => sql`UPDATE order_items SET stock_state = ${state}, updated_at = ${at}
-                      WHERE order_id = ${orderId} AND line_no = ${lineNo}`
-        ).pipe(Effect.asVoid, Effect.orDie),
-
-      setPayment: (orderId, state, reference) =>
-        Effect.flatMap(
-          nowIso,
-          (at) => sql`UPDATE orders SET payment_state = ${state}, payment_reference = ${reference}, updated_at = ${at}
-                      WHERE id = ${orderId}`
-        ).pipe(Effect.asVoid, Effect.orDie),
-
-      finish: (orderId, status, reason, now) =>
-        sql<{ id: string }>`UPDATE orders SET status = ${status}, failure_reason = ${reason}, updated_at = ${now.toISOString()}
-            WHERE id = ${orderId} AND status = 'PENDING' RETURNING id`.pipe(
-          Effect.map((rows) => rows.length === 1),
-          Effect.orDie
+      insertPending: (order, key) =>
+        runner.run(() => insertPendingSteps(order, key), { transaction: true }).pipe(
+          Effect.orDie,
+          traced("OrderRepo.insertPending")
         ),
 
+      setLineState: (orderId, lineNo, state) =>
+        stamped((at) => sql`UPDATE order_items SET stock_state = ${state}, updated_at = ${at}
+                            WHERE order_id = ${orderId} AND line_no = ${lineNo}`).pipe(Effect.asVoid, Effect.orDie),
+
+      setPayment: (orderId, state, reference) =>
+        stamped((at) => sql`UPDATE orders SET payment_state = ${state}, payment_reference = ${reference}, updated_at = ${at}
+                            WHERE id = ${orderId}`).pipe(Effect.asVoid, Effect.orDie),
+
+      finish: (orderId, status, reason, now) =>
+        runner.run(function* (): SqlSteps<boolean> {
+          const rows = yield sql`UPDATE orders SET status = ${status}, failure_reason = ${reason}, updated_at = ${now.toISOString()}
+              WHERE id = ${orderId} AND status = 'PENDING' RETURNING id`
+          return rows.length === 1
+        }).pipe(Effect.orDie),
+
       confirm: (orderId, event, now, answer) =>
-        sql
-          .withTransaction(
-            Effect.gen(function* () {
-              const rows = yield* sql<{ id: string }>`UPDATE orders SET status = 'CONFIRMED', updated_at = ${now.toISOString()}
-                WHERE id = ${orderId} AND status = 'PENDING' RETURNING id`
-              if (rows.length !== 1) return false
-              yield* outbox.append(event, now)
-              if (answer !== undefined) yield* keys.complete(answer.scope, answer.status, answer.body, now)
-              return true
-            })
-          )
-          .pipe(Effect.orDie, traced("OrderRepo.confirm")),
+        runner.run(() => confirmSteps(orderId, event, now, answer), { transaction: true }).pipe(
+          Effect.orDie,
+          traced("OrderRepo.confirm")
+        ),
 
       findById: (orderId) => Effect.map(findRecord(orderId), Option.map((r) => r.order)),
       findRecord,

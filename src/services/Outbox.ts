@@ -1,6 +1,7 @@
 import { SqlClient, SqlSchema } from "@effect/sql"
 import { Context, Effect, Layer, Schema } from "effect"
 import { DbInt } from "./SqlColumns.js"
+import { makeSqlRunner, type SqlSteps } from "./SqlSteps.js"
 import { randomUUID } from "node:crypto"
 
 /** An event to publish: its type (`order.created`), the aggregate it is about, and its JSON payload. */
@@ -50,6 +51,8 @@ export class Outbox extends Context.Tag("bookverse/Outbox")<
      * `now` is the creation time.
      */
     readonly append: (event: OutboxEvent, now: Date) => Effect.Effect<string>
+    /** `append` as steps, for a caller's transaction (`SqlRunner`). */
+    readonly appendSteps: (event: OutboxEvent, now: Date) => SqlSteps<string>
     /**
      * Leases up to `limit` due rows to `worker` until `leaseUntil` and returns them oldest first.
      * A row is due when it is neither delivered nor dead, its `next_attempt_at` is at or before
@@ -108,6 +111,7 @@ export const OutboxLive = Layer.effect(
   Outbox,
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
+    const runner = yield* makeSqlRunner
 
     // Creation order: `created_at`, then insertion order for rows of the same millisecond
     // (`rowid` on SQLite, the `seq` column on Postgres; migration 0002).
@@ -155,15 +159,18 @@ export const OutboxLive = Layer.effect(
 
     const updated = (rows: ReadonlyArray<unknown>) => rows.length === 1
 
+    function* appendSteps(event: OutboxEvent, now: Date): SqlSteps<string> {
+      const id = randomUUID()
+      const at = now.toISOString()
+      yield sql`
+        INSERT INTO outbox_events (id, aggregate_id, type, payload, created_at, attempts, next_attempt_at)
+        VALUES (${id}, ${event.aggregateId}, ${event.type}, ${JSON.stringify(event.payload)}, ${at}, 0, ${at})`
+      return id
+    }
+
     return Outbox.of({
-      append: (event, now) => {
-        const id = randomUUID()
-        const at = now.toISOString()
-        return sql`
-          INSERT INTO outbox_events (id, aggregate_id, type, payload, created_at, attempts, next_attempt_at)
-          VALUES (${id}, ${event.aggregateId}, ${event.type}, ${JSON.stringify(event.payload)}, ${at}, 0, ${at})
-        `.pipe(Effect.as(id), Effect.orDie)
-      },
+      append: (event, now) => runner.run(() => appendSteps(event, now)).pipe(Effect.orDie),
+      appendSteps,
 
       claimDue: Effect.fn("Outbox.claimDue")(function* (request) {
         const rows = yield* claim({

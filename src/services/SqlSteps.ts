@@ -1,0 +1,51 @@
+import { SqlClient, type Statement } from "@effect/sql"
+import type { SqlError } from "@effect/sql/SqlError"
+import { Effect, Option } from "effect"
+import { SqliteDirect } from "../layers/Sqlite.js"
+
+/**
+ * Database work written once for every driver: a generator that yields the statements it runs
+ * (built with the `SqlClient`) and gets each one's rows back (`[]` unless it is a `SELECT` or
+ * has `RETURNING`). It may branch on the rows and `yield*` other steps. It must do nothing else
+ * that has effects: on SQLite it runs in one synchronous call.
+ */
+export type SqlSteps<A> = Generator<Statement.Statement<unknown>, A, ReadonlyArray<unknown>>
+
+/** How `SqlSteps` are run on the database in context. */
+export interface SqlRunner {
+  /**
+   * Runs `steps`. On SQLite (`SqliteDirect` in context) they run synchronously, always as one
+   * transaction: ~5-15 us a statement instead of ~30-90 us. Elsewhere (Postgres) each statement is
+   * an effect of the `SqlClient`, inside one `withTransaction` when `transaction` is true.
+   * Fails with `SqlError`.
+   */
+  readonly run: <A>(steps: () => SqlSteps<A>, options?: { readonly transaction?: boolean }) => Effect.Effect<A, SqlError>
+}
+
+/** The runner on the `SqlClient` in context, and on `SqliteDirect` when that is there too. */
+export const makeSqlRunner: Effect.Effect<SqlRunner, never, SqlClient.SqlClient> = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const direct = yield* Effect.serviceOption(SqliteDirect)
+  if (Option.isSome(direct)) {
+    const { transaction } = direct.value
+    return {
+      run: (steps) =>
+        transaction((db) => {
+          const iterator = steps()
+          let step = iterator.next()
+          while (step.done !== true) step = iterator.next(db.query(step.value))
+          return step.value
+        })
+    }
+  }
+  const runEffects = <A>(steps: () => SqlSteps<A>): Effect.Effect<A, SqlError> =>
+    Effect.suspend(() => {
+      const iterator = steps()
+      const next = (step: IteratorResult<Statement.Statement<unknown>, A>): Effect.Effect<A, SqlError> =>
+        step.done === true ? Effect.succeed(step.value) : Effect.flatMap(step.value, (rows) => next(iterator.next(rows)))
+      return next(iterator.next())
+    })
+  return {
+    run: (steps, options) => (options?.transaction === true ? sql.withTransaction(runEffects(steps)) : runEffects(steps))
+  }
+})

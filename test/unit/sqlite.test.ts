@@ -1,0 +1,129 @@
+import { SqlClient } from "@effect/sql"
+import { describe, expect, it } from "@effect/vitest"
+import { Context, Deferred, Effect, Either, Fiber, Layer } from "effect"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { SqliteDirect, sqliteLayer } from "../../src/layers/Sqlite.js"
+import { makeSqlRunner, type SqlSteps } from "../../src/services/SqlSteps.js"
+
+const database = Layer.effectDiscard(
+  Effect.flatMap(SqlClient.SqlClient, (sql) => sql`CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)`)
+).pipe(Layer.provideMerge(sqliteLayer(":memory:")), Layer.orDie)
+
+const values = Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ v: string }>`SELECT v FROM t ORDER BY id`).pipe(
+  Effect.map((rows) => rows.map((r) => r.v))
+)
+
+describe("SqliteDirect (the synchronous path on the SqlClient's connection)", () => {
+  it.effect("runs its statements as one transaction: a failing statement rolls back the ones before it", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const direct = yield* SqliteDirect
+      yield* direct.transaction((db) => db.query(sql`INSERT INTO t (v) VALUES (${"a"})`))
+      const failed = yield* Effect.either(
+        direct.transaction((db) => {
+          db.query(sql`INSERT INTO t (v) VALUES (${"b"})`)
+          db.query(sql`INSERT INTO t (v) VALUES (${null})`) // NOT NULL
+        })
+      )
+      expect(Either.isLeft(failed) && failed.left._tag).toBe("SqlError")
+      expect(yield* values).toEqual(["a"])
+    }).pipe(Effect.provide(database)))
+
+  it.effect("waits while another fiber's SqlClient transaction holds the connection, instead of joining it", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const direct = yield* SqliteDirect
+      const inside = yield* Deferred.make<void>()
+      const finish = yield* Deferred.make<void>()
+      // a transaction that writes, then waits (across an async boundary), then rolls back
+      const holder = yield* sql
+        .withTransaction(
+          Effect.gen(function* () {
+            yield* sql`INSERT INTO t (v) VALUES (${"rolled back"})`
+            yield* Deferred.succeed(inside, undefined)
+            yield* Deferred.await(finish)
+            return yield* Effect.fail("roll back")
+          })
+        )
+        .pipe(Effect.either, Effect.fork)
+      yield* Deferred.await(inside)
+      const writer = yield* Effect.fork(direct.transaction((db) => db.query(sql`INSERT INTO t (v) VALUES (${"kept"})`)))
+      yield* Effect.yieldNow()
+      expect(writer.unsafePoll()).toBeNull() // still waiting for the connection
+      yield* Deferred.succeed(finish, undefined)
+      yield* Fiber.join(holder)
+      yield* Fiber.join(writer)
+      expect(yield* values).toEqual(["kept"])
+    }).pipe(Effect.provide(database)))
+
+  it.effect("inside the caller's own SqlClient transaction, joins it (and is rolled back with it)", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const direct = yield* SqliteDirect
+      const outcome = yield* sql
+        .withTransaction(
+          Effect.gen(function* () {
+            yield* direct.transaction((db) => db.query(sql`INSERT INTO t (v) VALUES (${"joined"})`))
+            expect(yield* values).toEqual(["joined"])
+            return yield* Effect.fail("roll back")
+          })
+        )
+        .pipe(Effect.either)
+      expect(Either.isLeft(outcome)).toBe(true)
+      expect(yield* values).toEqual([])
+    }).pipe(Effect.provide(database)))
+
+  it.effect("a file database: SqlClient and SqliteDirect see each other's writes at once", () =>
+    Effect.gen(function* () {
+      const dir = mkdtempSync(join(tmpdir(), "checkout-sqlite-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+      const check = Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const direct = yield* SqliteDirect
+        yield* sql`CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)`
+        yield* direct.transaction((db) => db.query(sql`INSERT INTO t (v) VALUES (${"direct"})`))
+        yield* sql`INSERT INTO t (v) VALUES (${"client"})`
+        const seen = yield* direct.transaction((db) => db.query(sql`SELECT v FROM t ORDER BY id`))
+        expect(seen).toEqual([{ v: "direct" }, { v: "client" }])
+        const mode = yield* sql<{ journal_mode: string }>`PRAGMA journal_mode`
+        expect(mode).toEqual([{ journal_mode: "wal" }])
+      })
+      yield* Effect.provide(check, sqliteLayer(join(dir, "checkout.db")))
+    }).pipe(Effect.scoped))
+})
+
+describe("SqlSteps", () => {
+  const twoInserts = (sql: SqlClient.SqlClient, second: string | null) =>
+    function* (): SqlSteps<number> {
+      yield sql`INSERT INTO t (v) VALUES (${"first"})`
+      yield sql`INSERT INTO t (v) VALUES (${second})`
+      const rows = yield sql`SELECT v FROM t`
+      return rows.length
+    }
+
+  it.effect("on SQLite: the steps' rows come back, and a failure rolls back the whole run", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const runner = yield* makeSqlRunner
+      expect(yield* runner.run(twoInserts(sql, "second"))).toBe(2)
+      const failed = yield* Effect.either(runner.run(twoInserts(sql, null)))
+      expect(Either.isLeft(failed)).toBe(true)
+      expect(yield* values).toEqual(["first", "second"])
+    }).pipe(Effect.provide(database)))
+
+  it.effect("without SqliteDirect (the Postgres way): statements are effects, one transaction when asked", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      // the same SqlClient with nothing else in context: the runner falls back to effects
+      const runner = yield* Effect.mapInputContext(makeSqlRunner, (_: Context.Context<never>) => Context.make(SqlClient.SqlClient, sql))
+      expect(yield* runner.run(twoInserts(sql, "second"), { transaction: true })).toBe(2)
+      const failed = yield* Effect.either(runner.run(twoInserts(sql, null), { transaction: true }))
+      expect(Either.isLeft(failed)).toBe(true)
+      expect(yield* values).toEqual(["first", "second"])
+      // without a transaction, the statement before the failure stays
+      yield* Effect.either(runner.run(twoInserts(sql, null)))
+      expect(yield* values).toEqual(["first", "second", "first"])
+    }).pipe(Effect.provide(database)))
+})
