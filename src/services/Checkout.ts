@@ -29,7 +29,7 @@ import {
 } from "../domain/Errors.js"
 import { fingerprint } from "../domain/Fingerprint.js"
 import { OrderId } from "../domain/Ids.js"
-import { centsToNumber, Currency } from "../domain/Money.js"
+import { type Cents, centsToNumber, Currency } from "../domain/Money.js"
 import {
   type CreateOrderRequest,
   Order,
@@ -220,7 +220,8 @@ export const makeCheckout = (options: CheckoutOptions) =>
             ? Effect.void
             : Effect.logInfo("waiting for sagas in flight").pipe(
                 Effect.annotateLogs("sagas", n),
-                Effect.zipRight(FiberSet.awaitEmpty(sagas).pipe(Effect.timeout(options.shutdownGrace), Effect.ignore))
+                // a finalizer is uninterruptible: the wait is made interruptible, or the timeout could not end it
+                Effect.zipRight(Effect.interruptible(FiberSet.awaitEmpty(sagas)).pipe(Effect.timeout(options.shutdownGrace), Effect.ignore))
               )
         )
       )
@@ -268,13 +269,27 @@ export const makeCheckout = (options: CheckoutOptions) =>
           createdAt,
           leaseUntil: new Date(createdAt.getTime() + leaseMs)
         }, scope)
-        yield* Effect.annotateLogsScoped({ orderId })
-        // the heartbeat keeps this order's lease until the saga ends
-        yield* Effect.acquireRelease(
-          Effect.sync(() => inFlight.add(orderId)),
-          () => Effect.sync(() => inFlight.delete(orderId))
+        // the heartbeat keeps this order's lease until the saga ends; every log line names the order
+        return yield* Effect.suspend(() => {
+          inFlight.add(orderId)
+          return settle(request, scope, orderId, items, total, createdAt)
+        }).pipe(
+          Effect.ensuring(Effect.sync(() => inFlight.delete(orderId))),
+          Effect.annotateLogs({ orderId })
         )
+      }).pipe(traced("Checkout.saga"))
 
+    /** Steps 6-9 for the PENDING order `orderId`: take, charge, confirm; or give back and finish it. */
+    const settle = (
+      request: CreateOrderRequest,
+      scope: KeyScope | undefined,
+      orderId: OrderId,
+      items: ReadonlyArray<OrderItem>,
+      total: Cents,
+      createdAt: Date
+    ) =>
+      Effect.gen(function* () {
+        const releaseKey = scope === undefined ? Effect.void : keys.release(scope)
         // The journal: each line's stock state is written before the next step starts.
         const states: Array<StockState> = items.map(() => "pending")
         const journal = (lineNo: number, state: StockState) =>
@@ -329,17 +344,20 @@ export const makeCheckout = (options: CheckoutOptions) =>
           )
 
         let declined: string | undefined
-        const takeAndCharge = Effect.scoped(
+        // the lines whose take was applied, in the order they were applied
+        const taken: Array<readonly [OrderItem, number]> = []
+        const giveBackTaken = Effect.suspend(() =>
+          Effect.forEach([...taken].reverse(), ([item, lineNo]) => giveBack(item, lineNo), { discard: true })
+        )
+        const takeAndCharge = Effect.onExit(
           Effect.gen(function* () {
             // The lines are taken concurrently (the inventory client's bulkhead bounds how many
-            // calls are in flight). Each take that was applied registers its give-back in this
-            // scope; when any take or the payment fails, the scope gives back exactly the taken
-            // lines, the last taken first. A take in flight when another fails is not cut short
-            // (an acquire is uninterruptible), so its outcome is always known and journaled.
+            // calls are in flight), and each take that was applied is remembered. When any take
+            // or the payment fails (or the saga is interrupted), exactly the taken lines are given
+            // back, the last taken first. A take in flight when another fails is not cut short
+            // (it is uninterruptible), so its outcome is always known and journaled.
             yield* allLines(items, (item, lineNo) =>
-              Effect.acquireRelease(take(item, lineNo), (_, exit) =>
-                Exit.isFailure(exit) ? giveBack(item, lineNo) : Effect.void
-              )
+              Effect.uninterruptible(Effect.tap(take(item, lineNo), () => Effect.sync(() => void taken.push([item, lineNo]))))
             )
             // Step 7: payment; a decline fails the scope, which gives back every taken line.
             const receipt = yield* payments.charge({ orderId, amount: total }).pipe(
@@ -355,7 +373,8 @@ export const makeCheckout = (options: CheckoutOptions) =>
             )
             yield* orders.setPayment(orderId, "succeeded", receipt.reference)
             yield* crash.reached("after-payment")
-          })
+          }),
+          (exit) => (Exit.isFailure(exit) ? giveBackTaken : Effect.void)
         )
 
         const exit = yield* Effect.exit(
@@ -410,7 +429,7 @@ export const makeCheckout = (options: CheckoutOptions) =>
         )
         yield* Effect.logInfo("order confirmed")
         return { order, replayed: false } satisfies PlacedOrder
-      }).pipe(Effect.scoped, traced("Checkout.saga"))
+      })
 
     /** Step 3: claim the key, or answer what it remembers. */
     const claimAndRun = (request: CreateOrderRequest, key: Option.Option<string>) =>
@@ -438,8 +457,13 @@ export const makeCheckout = (options: CheckoutOptions) =>
       })
 
     return Checkout.of({
+      // awaited, not joined: the caller needs the saga's outcome, not its fiber refs (a join
+      // diffs every fiber ref and service of the two fibers)
       placeOrder: (request, key) =>
-        FiberSet.run(sagas)(claimAndRun(request, key)).pipe(Effect.flatMap(Fiber.join)),
+        FiberSet.run(sagas)(claimAndRun(request, key)).pipe(
+          Effect.flatMap(Fiber.await),
+          Effect.flatMap((exit) => exit)
+        ),
       getOrder: (orderId) =>
         Option.match(decodeOrderId(orderId), {
           onNone: () => Effect.fail(new OrderNotFound({ orderId })),

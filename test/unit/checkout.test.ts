@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Fiber, Option, TestClock } from "effect"
+import { Context, Duration, Effect, Exit, Fiber, Layer, Option, Scope, TestClock } from "effect"
 import { CreateOrderRequest } from "../../src/domain/Order.js"
 import { Schema } from "effect"
 import { AdjustOutcomeUnknown, InsufficientOnHand, InventoryUnavailable } from "../../src/services/InventoryClient.js"
@@ -101,6 +101,28 @@ describe.each(testDatabases)("Checkout saga [$name]", (db) => {
     }).pipe(
       Effect.provide(testCheckoutLayer({ database: db.layer(), stock: { [A]: 10 }, payments: [{ approveAfter: Duration.seconds(100) }] }))
     ))
+
+  it.live("a saga still running when shutdown's grace ends is interrupted and gives back every line it took", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(
+        testCheckoutLayer({ database: db.layer(), stock: { [A]: 10, [B]: 10 }, payments: [{ approveAfter: Duration.hours(1) }] }),
+        scope
+      )
+      const checkout = Context.get(context, Checkout)
+      const inventory = Context.get(context, InMemoryInventory)
+      const payments = Context.get(context, ScriptedPayments)
+      const saga = yield* Effect.fork(checkout.placeOrder(order([[A, 2, 1], [B, 3, 1]]), Option.some("shutdown")))
+      // both lines taken, the charge waiting for an hour
+      yield* Effect.promise(() =>
+        waitFor(async () => ((await Effect.runPromise(payments.charges)).length === 1 ? true : undefined), 5_000, "the charge")
+      )
+      expect([yield* inventory.stockOf(A), yield* inventory.stockOf(B)]).toEqual([8, 7])
+      // shutdown waits 1 s (the layer's grace, real time here) for the saga, then interrupts it
+      yield* Scope.close(scope, Exit.void)
+      expect(Exit.isInterrupted(yield* Fiber.await(saga))).toBe(true)
+      expect([yield* inventory.stockOf(A), yield* inventory.stockOf(B)]).toEqual([10, 10])
+    }), 15_000)
 
   it.effect("adds 3 x 0.10 to exactly 0.30", () =>
     Effect.gen(function* () {
