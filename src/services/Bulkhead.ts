@@ -1,4 +1,4 @@
-import { type Duration, Effect, Exit } from "effect"
+import { type Duration, Effect, Exit, Fiber } from "effect"
 
 /**
  * A bulkhead: at most `slots` effects run at once; the others wait in arrival order (FIFO). The
@@ -10,7 +10,9 @@ import { type Duration, Effect, Exit } from "effect"
  * proportion to the queue; here a release hands its slot to exactly one waiter. And a slot is never
  * lost: a waiter that is interrupted (its deadline passed, or its caller gave up) at the moment a
  * slot is handed to it passes the slot on (the hand-over is recorded on the waiter and checked after
- * the wait, whatever ended it).
+ * the wait, whatever ended it). A waiter's deadline is a sleeping timer fiber (Effect's `Clock`, so
+ * tests drive it with `TestClock`) that ends the wait itself; it is stopped without being joined
+ * (`Effect.timeout` would race two fibers and join them for every wait).
  */
 export interface Bulkhead {
   /**
@@ -27,7 +29,10 @@ export interface Bulkhead {
 }
 
 interface Waiter {
+  /** A slot was handed to this waiter (by a release). */
   granted: boolean
+  /** Its deadline passed first: it left the queue without a slot. */
+  timedOut: boolean
   wake: ((_: Effect.Effect<void>) => void) | undefined
 }
 
@@ -36,6 +41,11 @@ export const makeBulkhead = (slots: number): Effect.Effect<Bulkhead> =>
   Effect.sync(() => {
     let free = slots
     const waiting: Array<Waiter> = []
+
+    const leave = (waiter: Waiter): void => {
+      const at = waiting.indexOf(waiter)
+      if (at >= 0) waiting.splice(at, 1)
+    }
 
     const release = (): void => {
       const next = waiting.shift()
@@ -47,16 +57,25 @@ export const makeBulkhead = (slots: number): Effect.Effect<Bulkhead> =>
       next.wake?.(Effect.void)
     }
 
-    /** Waits in the queue; its canceler leaves the queue (a slot already handed over is dealt with by the caller). */
+    /** Waits in the queue until a slot is handed over or the deadline passes; its canceler leaves the queue. */
     const wait = (waiter: Waiter) =>
       Effect.async<void>((resume) => {
-        if (waiter.granted) return resume(Effect.void)
+        if (waiter.granted || waiter.timedOut) return resume(Effect.void)
         waiter.wake = resume
-        return Effect.sync(() => {
-          const at = waiting.indexOf(waiter)
-          if (at >= 0) waiting.splice(at, 1)
-        })
+        return Effect.sync(() => leave(waiter))
       })
+
+    /** After `maxWait`, ends the wait of a waiter that has no slot yet. */
+    const deadline = (waiter: Waiter, maxWait: Duration.Duration) =>
+      Effect.zipRight(
+        Effect.sleep(maxWait),
+        Effect.sync(() => {
+          if (waiter.granted) return
+          waiter.timedOut = true
+          leave(waiter)
+          waiter.wake?.(Effect.void)
+        })
+      )
 
     const withSlot =
       <E2>(maxWait: Duration.Duration, onBusy: () => E2) =>
@@ -67,22 +86,28 @@ export const makeBulkhead = (slots: number): Effect.Effect<Bulkhead> =>
             free--
             return run
           }
-          const waiter: Waiter = { granted: false, wake: undefined }
+          const waiter: Waiter = { granted: false, timedOut: false, wake: undefined }
           waiting.push(waiter)
-          return Effect.flatMap(
-            // the wait is interruptible by its timeout even where the caller is not (an acquire)
-            Effect.exit(restore(Effect.timeoutFail(Effect.interruptible(wait(waiter)), { duration: maxWait, onTimeout: onBusy }))),
-            (exit): Effect.Effect<A, E | E2, R> => {
-              if (waiter.granted) {
-                // the slot is ours, even when the wait ended otherwise: run, or pass it on
-                if (Exit.isSuccess(exit)) return run
-                release()
-                return Effect.failCause(exit.cause)
-              }
-              const at = waiting.indexOf(waiter)
-              if (at >= 0) waiting.splice(at, 1)
-              return Exit.isFailure(exit) ? Effect.failCause(exit.cause) : Effect.die(new Error("bulkhead: woken without a slot"))
-            }
+          return Effect.flatMap(Effect.forkDaemon(deadline(waiter, maxWait)), (timer) =>
+            Effect.flatMap(
+              // the timer ends the wait even where the caller cannot be interrupted (an acquire)
+              Effect.exit(restore(wait(waiter))),
+              (exit): Effect.Effect<A, E | E2, R> =>
+                Effect.zipRight(
+                  Effect.flatMap(Effect.fiberId, (id) => Fiber.interruptAsFork(timer, id)),
+                  Effect.suspend((): Effect.Effect<A, E | E2, R> => {
+                    if (waiter.granted) {
+                      // the slot is ours, even when the wait ended otherwise: run, or pass it on
+                      if (Exit.isSuccess(exit)) return run
+                      release()
+                      return Effect.failCause(exit.cause)
+                    }
+                    leave(waiter)
+                    if (Exit.isFailure(exit)) return Effect.failCause(exit.cause)
+                    return waiter.timedOut ? Effect.fail(onBusy()) : Effect.die(new Error("bulkhead: woken without a slot"))
+                  })
+                )
+            )
           )
         })
 

@@ -76,28 +76,47 @@ export const UndiciInventoryTransport: Layer.Layer<InventoryTransport> = Layer.s
     ),
     (agent) => ({
       send: (req: InventoryRequest) =>
-        Effect.suspend(() => {
-          // made when the request runs (the same effect may be run more than once)
-          const timeout = AbortSignal.timeout(req.timeoutMs)
-          return Effect.tryPromise({
-            try: async (interrupted) => {
-              const response = await request(req.url, {
-                method: req.method,
-                headers: req.headers,
-                body: req.body ?? null,
-                dispatcher: agent,
-                signal: AbortSignal.any([interrupted, timeout])
-              })
-              return { status: response.statusCode, body: parseJson(await response.body.text()) }
-            },
-            catch: (error) =>
-              new InventoryTransportError({
-                code: timeout.aborted ? undefined : codeOf(error),
-                message: timeout.aborted
-                  ? `no answer within ${req.timeoutMs} ms`
-                  : error instanceof Error ? error.message : String(error),
-                timedOut: timeout.aborted
-              })
+        // One AbortController and one timer per request, both made when the request runs (the same
+        // effect may be run more than once); AbortSignal.timeout and AbortSignal.any cost several
+        // times more. Interrupting the effect aborts the request.
+        Effect.async<InventoryResponse, InventoryTransportError>((resume) => {
+          const controller = new AbortController()
+          let timedOut = false
+          const timer = setTimeout(() => {
+            timedOut = true
+            controller.abort()
+          }, req.timeoutMs)
+          const failed = (error: unknown) => {
+            clearTimeout(timer)
+            resume(
+              Effect.fail(
+                new InventoryTransportError({
+                  code: timedOut ? undefined : codeOf(error),
+                  message: timedOut
+                    ? `no answer within ${req.timeoutMs} ms`
+                    : error instanceof Error ? error.message : String(error),
+                  timedOut
+                })
+              )
+            )
+          }
+          request(req.url, {
+            method: req.method,
+            headers: req.headers,
+            body: req.body ?? null,
+            dispatcher: agent,
+            signal: controller.signal
+          }).then(
+            (response) =>
+              response.body.text().then((text) => {
+                clearTimeout(timer)
+                resume(Effect.succeed({ status: response.statusCode, body: parseJson(text) }))
+              }, failed),
+            failed
+          )
+          return Effect.sync(() => {
+            clearTimeout(timer)
+            controller.abort()
           })
         })
     })
