@@ -88,7 +88,9 @@ export const makeBulkhead = (slots: number): Effect.Effect<Bulkhead> =>
           }
           const waiter: Waiter = { granted: false, timedOut: false, wake: undefined }
           waiting.push(waiter)
-          return Effect.flatMap(Effect.forkDaemon(deadline(waiter, maxWait)), (timer) =>
+          // the timer is forked interruptible (it would inherit this uninterruptible region and outlive
+          // its wait, holding its closure until the deadline)
+          return Effect.flatMap(Effect.forkDaemon(Effect.interruptible(deadline(waiter, maxWait))), (timer) =>
             Effect.flatMap(
               // the timer ends the wait even where the caller cannot be interrupted (an acquire)
               Effect.exit(restore(wait(waiter))),

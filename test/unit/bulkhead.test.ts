@@ -163,4 +163,19 @@ describe("Bulkhead", () => {
       yield* Deferred.succeed(gate, undefined)
       yield* Fiber.joinAll(holders)
     }))
+
+  it.effect("a wait's deadline timer ends with its wait: none is left sleeping once the callers are done", () =>
+    Effect.gen(function* () {
+      const bulkhead = yield* makeBulkhead(1)
+      const before = (yield* Fiber.roots).length
+      // 200 callers, most of which wait (each with a 10 s deadline timer)
+      yield* Effect.forEach(
+        Array.from({ length: 200 }, (_, i) => i),
+        () => bulkhead.withSlot(Duration.seconds(10), busy)(Effect.yieldNow()),
+        { concurrency: 50, discard: true }
+      )
+      yield* settle
+      expect((yield* Fiber.roots).length).toBe(before)
+      expect(yield* bulkhead.usage).toEqual({ inUse: 0, waiting: 0 })
+    }))
 })
