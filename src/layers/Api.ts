@@ -1,8 +1,8 @@
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
-import * as HttpApiScalar from "@effect/platform/HttpApiScalar"
+import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { Config, Layer } from "effect"
+import { Config, Effect, Layer } from "effect"
 import { createServer } from "node:http"
 import { CheckoutApi } from "../http/Api.js"
 import { HandlersLive, VERSION } from "../http/Handlers.js"
@@ -47,12 +47,34 @@ export const makeNodeServer = () => {
 export const MigrateOnStart = Config.boolean("MIGRATE_ON_START").pipe(Config.withDefault(true))
 
 /**
+ * `GET /docs`: the Scalar API reference of `CheckoutApi`, as `@effect/platform`'s
+ * `HttpApiScalar` renders it. The module carries Scalar's whole script (3.4 MB of source, ~13 MB of
+ * heap), so it is loaded on the first request for the page, not at start-up.
+ */
+export const LazyDocsLive = HttpApiBuilder.Router.use((router) =>
+  Effect.gen(function* () {
+    const page = yield* Effect.cached(
+      Effect.gen(function* () {
+        const { layerHttpLayerRouter } = yield* Effect.promise(() => import("@effect/platform/HttpApiScalar"))
+        const docs = yield* HttpLayerRouter.make
+        yield* Layer.buildWithScope(
+          layerHttpLayerRouter({ api: CheckoutApi, path: "/docs" }).pipe(Layer.provide(Layer.succeed(HttpLayerRouter.HttpRouter, docs))),
+          yield* Effect.scope
+        )
+        return docs.asHttpEffect()
+      }).pipe(Effect.scoped)
+    )
+    yield* router.get("/docs", Effect.flatMap(page, (app) => Effect.scoped(app)).pipe(Effect.orDie))
+  })
+)
+
+/**
  * The HTTP API (`CheckoutApi`) with `/openapi.json` and the API reference at `/docs`, served by
  * whatever `HttpServer` is provided; needs `Checkout` and `HealthProbe`.
  */
 export const HttpApiLive = HttpApiBuilder.serve().pipe(
   Layer.provide(HttpApiBuilder.middleware(requestMiddleware)),
-  Layer.provide(HttpApiScalar.layer({ path: "/docs" })),
+  Layer.provide(LazyDocsLive),
   Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
   Layer.provide(HttpApiBuilder.api(CheckoutApi).pipe(Layer.provide(HandlersLive)))
 )

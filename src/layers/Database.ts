@@ -1,6 +1,5 @@
 import type { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import { PgClient } from "@effect/sql-pg"
 import { Config, ConfigError, Effect, Either, Layer, Redacted } from "effect"
 import { migrate } from "./Migrations.js"
 import { sqliteLayer } from "./Sqlite.js"
@@ -55,12 +54,19 @@ export const sqlClientLayer = (
   poolSize = 10
 ): Layer.Layer<SqlClient.SqlClient, ConfigError.ConfigError | SqlError> =>
   location._tag === "Postgres"
-    ? PgClient.layer({
-        url: location.url,
-        maxConnections: poolSize,
-        applicationName: "bookverse-checkout",
-        connectTimeout: "5 seconds"
-      })
+    ? // the Postgres driver is loaded only when it is used
+      Layer.unwrapEffect(
+        Effect.promise(() => import("@effect/sql-pg")).pipe(
+          Effect.map(({ PgClient }) =>
+            PgClient.layer({
+              url: location.url,
+              maxConnections: poolSize,
+              applicationName: "bookverse-checkout",
+              connectTimeout: "5 seconds"
+            })
+          )
+        )
+      )
     : sqliteLayer(location.filename)
 
 /** Runs the migrations once the client is up; start-up fails if they fail. */

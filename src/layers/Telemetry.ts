@@ -1,10 +1,7 @@
-import { NodeSdk } from "@effect/opentelemetry"
+import * as OtelMetrics from "@effect/opentelemetry/Metrics"
+import * as Resource from "@effect/opentelemetry/Resource"
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
-import { OTLPMetricExporter } from "@opentelemetry/exporter-metrics-otlp-http"
 import { PrometheusExporter, PrometheusSerializer } from "@opentelemetry/exporter-prometheus"
-import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
-import { type MetricReader, PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics"
-import { BatchSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import { Config, Context, Effect, Layer, Option } from "effect"
 import { sampleProcessMetrics } from "../services/Metrics.js"
 
@@ -34,16 +31,32 @@ export const TelemetryLive = (serviceVersion: string) =>
       const { otlpEndpoint, serviceName } = yield* TelemetryConfig
       const prometheus = new PrometheusExporter({ preventServerStart: true })
       const serializer = new PrometheusSerializer()
-      const readers: Array<MetricReader> = [prometheus]
-      // the OTLP exporters read OTEL_EXPORTER_OTLP_ENDPOINT (and its siblings) themselves
-      if (Option.isSome(otlpEndpoint)) {
-        readers.push(new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter(), exportIntervalMillis: 10_000 }))
-      }
-      const sdk = NodeSdk.layer(() => ({
-        resource: { serviceName, serviceVersion },
-        metricReader: readers,
-        ...(Option.isSome(otlpEndpoint) ? { spanProcessor: new BatchSpanProcessor(new OTLPTraceExporter()) } : {})
-      }))
+      const resource = { serviceName, serviceVersion }
+      // The OTLP exporters and the tracing SDK are loaded only when there is somewhere to send to
+      // (they read OTEL_EXPORTER_OTLP_ENDPOINT and its siblings themselves); without an endpoint
+      // only the metrics reader for /metrics is set up.
+      const sdk = Option.isSome(otlpEndpoint)
+        ? Layer.unwrapEffect(
+            Effect.promise(async () => {
+              const [{ layer }, { OTLPMetricExporter }, { OTLPTraceExporter }, { PeriodicExportingMetricReader }, { BatchSpanProcessor }] =
+                await Promise.all([
+                  import("@effect/opentelemetry/NodeSdk"),
+                  import("@opentelemetry/exporter-metrics-otlp-http"),
+                  import("@opentelemetry/exporter-trace-otlp-http"),
+                  import("@opentelemetry/sdk-metrics"),
+                  import("@opentelemetry/sdk-trace-base")
+                ])
+              return layer(() => ({
+                resource,
+                metricReader: [
+                  prometheus,
+                  new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter(), exportIntervalMillis: 10_000 })
+                ],
+                spanProcessor: new BatchSpanProcessor(new OTLPTraceExporter())
+              }))
+            })
+          )
+        : OtelMetrics.layer(() => prometheus).pipe(Layer.provide(Resource.layerFromEnv(Resource.configToAttributes(resource))))
       const render = Layer.succeed(PrometheusMetrics, {
         render: Effect.promise(() => prometheus.collect()).pipe(Effect.map(({ resourceMetrics }) => serializer.serialize(resourceMetrics)))
       })
