@@ -33,6 +33,9 @@ export class SqliteDirect extends Context.Tag("bookverse/SqliteDirect")<
   }
 >() {}
 
+/** How many prepared statements a connection keeps (as `@effect/sql-sqlite-node` does by default). */
+const PREPARED_STATEMENTS = 200
+
 const isRow = (row: unknown): row is object => typeof row === "object" && row !== null
 
 /**
@@ -40,7 +43,8 @@ const isRow = (row: unknown): row is object => typeof row === "object" && row !=
  * `@effect/sql-sqlite-node` opens it; `:memory:` works, since there is only one connection),
  * plus `SqliteDirect` on the same connection. One lock orders the `SqlClient`'s transactions;
  * `SqliteDirect` needs no lock of its own, as a synchronous call cannot interleave with anything.
- * Statements are prepared once and kept (the hot path uses a few dozen).
+ * The `PREPARED_STATEMENTS` most recently used statements are kept prepared (the hot path uses a
+ * few dozen; lists of ids of varying length make more).
  */
 export const sqliteLayer = (filename: string): Layer.Layer<SqlClient.SqlClient | SqliteDirect, SqlError> =>
   Layer.scopedContext(
@@ -56,13 +60,21 @@ export const sqliteLayer = (filename: string): Layer.Layer<SqlClient.SqlClient |
         }),
         (opened) => Effect.sync(() => opened.close())
       )
+      // the most recently used statements, prepared (a Map keeps insertion order: the first key is
+      // the least recently used one)
       const prepared = new Map<string, Sqlite.Statement>()
       const prepare = (text: string): Sqlite.Statement => {
         let statement = prepared.get(text)
         if (statement === undefined) {
           statement = db.prepare(text)
-          prepared.set(text, statement)
+          if (prepared.size >= PREPARED_STATEMENTS) {
+            const oldest = prepared.keys().next()
+            if (oldest.done !== true) prepared.delete(oldest.value)
+          }
+        } else {
+          prepared.delete(text)
         }
+        prepared.set(text, statement)
         return statement
       }
       const runSync = (text: string, params: ReadonlyArray<unknown>): Array<unknown> => {
