@@ -41,9 +41,40 @@ const jsonValue = (value: unknown): unknown => {
 }
 
 /**
+ * Standard output, written once per turn of the event loop: the lines logged during one turn go
+ * out in one write (a write to a file or pipe is a synchronous system call in Node, and an order
+ * logs two lines). ERROR and FATAL lines, and a buffer past 64 KiB, are written at once, and
+ * whatever is buffered is written when the process exits; a process killed outright (SIGKILL)
+ * loses at most the lines of its last turn.
+ */
+const stdoutLines = (() => {
+  let buffered: Array<string> = []
+  let size = 0
+  let scheduled = false
+  const flush = (): void => {
+    scheduled = false
+    if (buffered.length === 0) return
+    const text = buffered.join("")
+    buffered = []
+    size = 0
+    process.stdout.write(text)
+  }
+  process.on("exit", flush)
+  return (line: string, urgent: boolean): void => {
+    buffered.push(line)
+    size += line.length
+    if (urgent || size > 64 * 1024) return flush()
+    if (!scheduled) {
+      scheduled = true
+      setImmediate(flush)
+    }
+  }
+})()
+
+/**
  * One JSON object per line: `timestamp`, `level`, `message`, the annotations at the top level
  * (`correlationId`, `orderId`, …), `traceId` and `spanId` of the current span when tracing is on,
- * and `cause` when there is one.
+ * and `cause` when there is one. Written to standard output a turn of the event loop at a time.
  */
 export const jsonTraceLogger = Logger.make(({ annotations, cause, context, date, logLevel, message }) => {
   const parts = Array.isArray(message) ? message : [message]
@@ -59,7 +90,7 @@ export const jsonTraceLogger = Logger.make(({ annotations, cause, context, date,
     record["spanId"] = span.value.spanId
   }
   if (!Cause.isEmpty(cause)) record["cause"] = Cause.pretty(cause, { renderErrorCause: true })
-  process.stdout.write(`${JSON.stringify(record)}\n`)
+  stdoutLines(`${JSON.stringify(record)}\n`, LogLevel.greaterThanEqual(logLevel, LogLevel.Error))
 })
 
 /** JSON log lines (`jsonTraceLogger`) at the level `LOG_LEVEL` asks for. */
