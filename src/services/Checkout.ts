@@ -359,7 +359,7 @@ export const makeCheckout = (options: CheckoutOptions) =>
             yield* allLines(items, (item, lineNo) =>
               Effect.uninterruptible(Effect.tap(take(item, lineNo), () => Effect.sync(() => void taken.push([item, lineNo]))))
             )
-            // Step 7: payment; a decline fails the scope, which gives back every taken line.
+            // Step 7: payment; a decline fails this step, and every taken line is given back.
             const receipt = yield* payments.charge({ orderId, amount: total }).pipe(
               Effect.catchTag("PaymentDeclined", (e) =>
                 Effect.zipRight(
