@@ -69,6 +69,11 @@ export interface InMemoryInventoryControl {
     failure: AdjustError,
     options?: { readonly applied?: boolean; readonly notePrefix?: string; readonly stockAfter?: number }
   ) => Effect.Effect<void>
+  /**
+   * The next adjust of `bookId` is applied only after `delay` (by Effect's `Clock`): a slow
+   * inventory, e.g. to catch a saga with a take in flight.
+   */
+  readonly slowNextAdjust: (bookId: string, delay: Duration.DurationInput) => Effect.Effect<void>
   /** The next `getStock` of `bookId` fails with `failure`. */
   readonly failNextGetStock: (bookId: string, failure: InventoryBookNotFound | ReadError) => Effect.Effect<void>
 }
@@ -98,6 +103,7 @@ export class InMemoryInventory extends Context.Tag("bookverse/testing/InMemoryIn
           stockAfter: number | undefined
         }> = []
         const readFailures: Array<{ bookId: string; failure: InventoryBookNotFound | ReadError }> = []
+        const slowAdjusts: Array<{ bookId: string; delay: Duration.DurationInput }> = []
         const takeFirst = <T extends { readonly bookId: string; readonly notePrefix?: string }>(
           list: Array<T>,
           bookId: string,
@@ -133,20 +139,10 @@ export class InMemoryInventory extends Context.Tag("bookverse/testing/InMemoryIn
           adjust: (bookId: BookId, change: number, note: string) =>
             Effect.suspend((): Effect.Effect<InventoryTransaction, AdjustError> => {
               calls.push({ op: "adjust", bookId, change, note })
-              const s = takeFirst(adjustFailures, bookId, note)
-              if (s !== undefined) {
-                if (s.applied) apply(bookId, change, note)
-                if (s.stockAfter !== undefined) levels.set(bookId, s.stockAfter)
-                return Effect.fail(s.failure)
-              }
-              const current = levels.get(bookId)
-              if (current === undefined && change < 0) return Effect.fail(new InventoryBookNotFound({ bookId }))
-              if ((current ?? 0) + change < 0) {
-                return Effect.fail(
-                  new InsufficientOnHand({ bookId, detail: "Invalid adjustment - would result in negative inventory" })
-                )
-              }
-              return Effect.succeed(apply(bookId, change, note))
+              const at = slowAdjusts.findIndex((slow) => slow.bookId === bookId)
+              const delay = at === -1 ? undefined : slowAdjusts.splice(at, 1)[0]?.delay
+              const now = adjustNow(bookId, change, note)
+              return delay === undefined ? now : Effect.zipRight(Effect.sleep(delay), now)
             }),
           findAdjustment: (bookId: BookId, note: string, since: Date) =>
             Effect.sync(() =>
@@ -156,9 +152,30 @@ export class InMemoryInventory extends Context.Tag("bookverse/testing/InMemoryIn
             )
         })
 
+        /** An adjust by the contract's rules, or the failure scripted for it. */
+        function adjustNow(bookId: BookId, change: number, note: string) {
+          return Effect.suspend((): Effect.Effect<InventoryTransaction, AdjustError> => {
+            const s = takeFirst(adjustFailures, bookId, note)
+            if (s !== undefined) {
+              if (s.applied) apply(bookId, change, note)
+              if (s.stockAfter !== undefined) levels.set(bookId, s.stockAfter)
+              return Effect.fail(s.failure)
+            }
+            const current = levels.get(bookId)
+            if (current === undefined && change < 0) return Effect.fail(new InventoryBookNotFound({ bookId }))
+            if ((current ?? 0) + change < 0) {
+              return Effect.fail(
+                new InsufficientOnHand({ bookId, detail: "Invalid adjustment - would result in negative inventory" })
+              )
+            }
+            return Effect.succeed(apply(bookId, change, note))
+          })
+        }
+
         const control = InMemoryInventory.of({
           stockOf: (bookId) => Effect.sync(() => levels.get(bookId)),
           setStock: (bookId, quantity) => Effect.sync(() => void levels.set(bookId, quantity)),
+          slowNextAdjust: (bookId, delay) => Effect.sync(() => void slowAdjusts.push({ bookId, delay })),
           calls: Effect.sync(() => [...calls]),
           transactions: Effect.sync(() => [...log]),
           failNextAdjust: (bookId, failure, options) =>

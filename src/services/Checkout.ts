@@ -164,7 +164,12 @@ const upstreamError = (e: ReadError | AdjustError): UpstreamUnavailable | Upstre
 
 /**
  * Runs `f` for every line of an order concurrently (the inventory client's bulkhead bounds the
- * calls); a one-line order runs its line in place, without forking a fiber for it.
+ * calls) and succeeds with their results in line order; a one-line order runs its line in place.
+ * The lines' fibers are awaited, not joined (a join merges every fiber ref and service of the
+ * child into the parent, which the saga does not need). When a line fails, the others are
+ * interrupted and awaited, and the first failure in line order is the result; when the caller is
+ * interrupted, every line is interrupted and awaited first, so a line that cannot be interrupted
+ * (a take) has ended, and recorded what it took, before the caller's own clean-up runs.
  */
 const allLines = <A, E, R>(
   items: ReadonlyArray<OrderItem>,
@@ -172,7 +177,30 @@ const allLines = <A, E, R>(
 ): Effect.Effect<Array<A>, E, R> =>
   items.length === 1
     ? Effect.map(f(items[0]!, 0), (a) => [a])
-    : Effect.forEach(items, f, { concurrency: "unbounded" })
+    : Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(
+          Effect.forEach(items, (item, lineNo) => Effect.fork(restore(f(item, lineNo)))),
+          (fibers) => restore(awaitInOrder(fibers)).pipe(Effect.onInterrupt(() => Fiber.interruptAll(fibers)))
+        )
+      )
+
+/** The fibers' results in order; at the first failure, the rest are interrupted (and awaited). */
+const awaitInOrder = <A, E>(fibers: ReadonlyArray<Fiber.RuntimeFiber<A, E>>): Effect.Effect<Array<A>, E> =>
+  Effect.suspend(() => {
+    const results: Array<A> = []
+    const next = (i: number): Effect.Effect<Array<A>, E> => {
+      const fiber = fibers[i]
+      if (fiber === undefined) return Effect.succeed(results)
+      return Effect.flatMap(Fiber.await(fiber), (exit) => {
+        if (Exit.isSuccess(exit)) {
+          results.push(exit.value)
+          return next(i + 1)
+        }
+        return Effect.zipRight(Fiber.interruptAll(fibers.slice(i + 1)), Effect.failCause(exit.cause))
+      })
+    }
+    return next(0)
+  })
 
 /** Why a take or payment failed, before the order's final state is decided. */
 type SagaFailure = CheckoutError

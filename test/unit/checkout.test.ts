@@ -124,6 +124,30 @@ describe.each(testDatabases)("Checkout saga [$name]", (db) => {
       expect([yield* inventory.stockOf(A), yield* inventory.stockOf(B)]).toEqual([10, 10])
     }), 15_000)
 
+  it.live("a saga interrupted at shutdown while a take is in flight waits for it, then gives back every line taken", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(
+        testCheckoutLayer({ database: db.layer(), stock: { [A]: 10, [B]: 10 } }),
+        scope
+      )
+      const checkout = Context.get(context, Checkout)
+      const inventory = Context.get(context, InMemoryInventory)
+      // B's take lands 2 s after it is sent, after the shutdown's 1 s grace has run out
+      yield* inventory.slowNextAdjust(B, Duration.seconds(2))
+      const saga = yield* Effect.fork(checkout.placeOrder(order([[A, 2, 1], [B, 3, 1]]), Option.some("slow-take")))
+      yield* Effect.promise(() =>
+        waitFor(async () => ((await Effect.runPromise(inventory.stockOf(A))) === 8 ? true : undefined), 5_000, "A's take")
+      )
+      expect(yield* inventory.stockOf(B)).toBe(10)
+      yield* Scope.close(scope, Exit.void)
+      expect(Exit.isInterrupted(yield* Fiber.await(saga))).toBe(true)
+      // B's take was not cut short: it landed, and was given back with A's
+      expect([yield* inventory.stockOf(A), yield* inventory.stockOf(B)]).toEqual([10, 10])
+      const notes = (yield* inventory.transactions).map((t) => `${t.bookId === A ? "A" : "B"} ${t.quantityChange}`)
+      expect(notes).toEqual(["A -2", "B -3", "B 3", "A 2"])
+    }), 15_000)
+
   it.effect("adds 3 x 0.10 to exactly 0.30", () =>
     Effect.gen(function* () {
       const placed = yield* (yield* Checkout).placeOrder(order([[A, 3, 0.1]]), Option.none())
