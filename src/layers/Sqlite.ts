@@ -120,8 +120,8 @@ export const sqliteLayer = (filename: string): Layer.Layer<SqlClient.SqlClient |
         executeStream: () => Stream.dieMessage("executeStream is not implemented for SQLite")
       }
 
-      // One lock for the SqlClient's transactions (a statement outside one runs synchronously and
-      // cannot interleave with anything). `heldByTransaction` tells SqliteDirect to wait its turn.
+      // One lock for the SqlClient's transactions: a statement outside one, and SqliteDirect, wait
+      // while another fiber holds it. `heldByTransaction` lets SqliteDirect skip the lock when free.
       const lock = yield* Effect.makeSemaphore(1)
       let heldByTransaction = false
       const transactionAcquirer: Connection.Acquirer = Effect.uninterruptibleMask((restore) =>
@@ -139,7 +139,9 @@ export const sqliteLayer = (filename: string): Layer.Layer<SqlClient.SqlClient |
         )
       )
       const client = yield* SqlClient.make({
-        acquirer: Effect.succeed(connection),
+        // a statement outside a transaction waits while another fiber's transaction holds the
+        // connection (or it would run inside it), as @effect/sql-sqlite-node's does
+        acquirer: lock.withPermits(1)(Effect.succeed(connection)),
         transactionAcquirer,
         compiler: Statement.makeCompilerSqlite(),
         spanAttributes: [["db.system.name", "sqlite"]]
@@ -161,13 +163,16 @@ export const sqliteLayer = (filename: string): Layer.Layer<SqlClient.SqlClient |
           return out.result[0]
         }, "Failed to run a transaction")
       const direct = SqliteDirect.of({
+        // decided when the effect runs, not when it is built (it may be built early, or re-run)
         transaction: (f) =>
-          heldByTransaction
-            ? Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (own) =>
-                // inside its own SqlClient transaction the caller holds the lock: join it
-                Option.isSome(own) ? inTransaction(f) : lock.withPermits(1)(inTransaction(f))
-              )
-            : inTransaction(f)
+          Effect.suspend(() =>
+            heldByTransaction
+              ? Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (own) =>
+                  // inside its own SqlClient transaction the caller holds the lock: join it
+                  Option.isSome(own) ? inTransaction(f) : lock.withPermits(1)(inTransaction(f))
+                )
+              : inTransaction(f)
+          )
       })
       return Context.make(SqlClient.SqlClient, client).pipe(Context.add(SqliteDirect, direct))
     })

@@ -58,6 +58,61 @@ describe("SqliteDirect (the synchronous path on the SqlClient's connection)", ()
       expect(yield* values).toEqual(["kept"])
     }).pipe(Effect.provide(database)))
 
+  it.effect("a plain SqlClient statement of another fiber waits for an open transaction instead of running inside it", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const inside = yield* Deferred.make<void>()
+      const finish = yield* Deferred.make<void>()
+      const holder = yield* sql
+        .withTransaction(
+          Effect.gen(function* () {
+            yield* sql`INSERT INTO t (v) VALUES (${"rolled back"})`
+            yield* Deferred.succeed(inside, undefined)
+            yield* Deferred.await(finish)
+            return yield* Effect.fail("roll back")
+          })
+        )
+        .pipe(Effect.either, Effect.fork)
+      yield* Deferred.await(inside)
+      const other = yield* Effect.fork(
+        Effect.zipRight(sql`INSERT INTO t (v) VALUES (${"other fiber"})`, sql<{ v: string }>`SELECT v FROM t ORDER BY id`)
+      )
+      yield* Effect.yieldNow()
+      expect(other.unsafePoll()).toBeNull()
+      yield* Deferred.succeed(finish, undefined)
+      yield* Fiber.join(holder)
+      // it saw no uncommitted row, and its write outlived the other transaction's rollback
+      expect(yield* Fiber.join(other)).toEqual([{ v: "other fiber" }])
+      expect(yield* values).toEqual(["other fiber"])
+    }).pipe(Effect.provide(database)))
+
+  it.effect("a SqliteDirect effect built before another fiber's transaction began still waits for it when run", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const direct = yield* SqliteDirect
+      const write = direct.transaction((db) => db.query(sql`INSERT INTO t (v) VALUES (${"kept"})`))
+      const inside = yield* Deferred.make<void>()
+      const finish = yield* Deferred.make<void>()
+      const holder = yield* sql
+        .withTransaction(
+          Effect.gen(function* () {
+            yield* sql`INSERT INTO t (v) VALUES (${"rolled back"})`
+            yield* Deferred.succeed(inside, undefined)
+            yield* Deferred.await(finish)
+            return yield* Effect.fail("roll back")
+          })
+        )
+        .pipe(Effect.either, Effect.fork)
+      yield* Deferred.await(inside)
+      const writer = yield* Effect.fork(write)
+      yield* Effect.yieldNow()
+      expect(writer.unsafePoll()).toBeNull()
+      yield* Deferred.succeed(finish, undefined)
+      yield* Fiber.join(holder)
+      yield* Fiber.join(writer)
+      expect(yield* values).toEqual(["kept"])
+    }).pipe(Effect.provide(database)))
+
   it.effect("inside the caller's own SqlClient transaction, joins it (and is rolled back with it)", () =>
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
