@@ -83,9 +83,10 @@ describe("InventoryClient against the fake inventory", () => {
     Effect.gen(function* () {
       const fake = yield* fakeInventory()
       const transport = yield* InventoryTransport
-      const ping = transport.send({ method: "GET", url: `${fake.url}/health`, headers: {}, timeoutMs: 200 })
+      // 2 s: ample for a first request on a cold connection on a loaded machine
+      const ping = transport.send({ method: "GET", url: `${fake.url}/health`, headers: {}, timeoutMs: 2_000 })
       expect((yield* ping).status).toBe(200)
-      yield* Effect.sleep(Duration.millis(300)) // longer than the timeout
+      yield* Effect.sleep(Duration.millis(2_500)) // longer than the timeout
       expect((yield* ping).status).toBe(200)
     }).pipe(Effect.provide(UndiciInventoryTransport)))
 
