@@ -1,4 +1,4 @@
-import { type Duration, Effect, Exit, Fiber } from "effect"
+import { Clock, Duration, Effect, Exit, type Fiber, FiberId } from "effect"
 
 /**
  * A bulkhead: at most `slots` effects run at once; the others wait in arrival order (FIFO). The
@@ -10,9 +10,10 @@ import { type Duration, Effect, Exit, Fiber } from "effect"
  * proportion to the queue; here a release hands its slot to exactly one waiter. And a slot is never
  * lost: a waiter that is interrupted (its deadline passed, or its caller gave up) at the moment a
  * slot is handed to it passes the slot on (the hand-over is recorded on the waiter and checked after
- * the wait, whatever ended it). A waiter's deadline is a sleeping timer fiber (Effect's `Clock`, so
- * tests drive it with `TestClock`) that ends the wait itself; it is stopped without being joined
- * (`Effect.timeout` would race two fibers and join them for every wait).
+ * the wait, whatever ended it). Deadlines are kept by one sweeper fiber per bulkhead, on Effect's
+ * `Clock` (tests drive it with `TestClock`): it sleeps until the earliest deadline, ends the waits
+ * that are due, and stops when nobody waits (`Effect.timeout` would race and join two fibers for
+ * every wait).
  */
 export interface Bulkhead {
   /**
@@ -34,6 +35,14 @@ interface Waiter {
   /** Its deadline passed first: it left the queue without a slot. */
   timedOut: boolean
   wake: ((_: Effect.Effect<void>) => void) | undefined
+  /** When its wait ends without a slot, epoch ms by Effect's `Clock`. */
+  readonly deadline: number
+}
+
+/** The fiber that ends waits at their deadlines, and when it next wakes (epoch ms). */
+interface Sweeper {
+  fiber: Fiber.RuntimeFiber<void> | undefined
+  wakeAt: number
 }
 
 /** A bulkhead of `slots` (an integer >= 1). */
@@ -41,10 +50,23 @@ export const makeBulkhead = (slots: number): Effect.Effect<Bulkhead> =>
   Effect.sync(() => {
     let free = slots
     const waiting: Array<Waiter> = []
+    let sweeper: Sweeper | undefined
 
-    const leave = (waiter: Waiter): void => {
+    const remove = (waiter: Waiter): void => {
       const at = waiting.indexOf(waiter)
       if (at >= 0) waiting.splice(at, 1)
+    }
+
+    /** With nobody waiting, the sweeper has nothing to do: stop it. */
+    const stopSweeperIfIdle = (): void => {
+      if (waiting.length > 0 || sweeper === undefined) return
+      sweeper.fiber?.unsafeInterruptAsFork(FiberId.none)
+      sweeper = undefined
+    }
+
+    const leave = (waiter: Waiter): void => {
+      remove(waiter)
+      stopSweeperIfIdle()
     }
 
     const release = (): void => {
@@ -55,6 +77,7 @@ export const makeBulkhead = (slots: number): Effect.Effect<Bulkhead> =>
       }
       next.granted = true
       next.wake?.(Effect.void)
+      stopSweeperIfIdle()
     }
 
     /** Waits in the queue until a slot is handed over or the deadline passes; its canceler leaves the queue. */
@@ -65,53 +88,77 @@ export const makeBulkhead = (slots: number): Effect.Effect<Bulkhead> =>
         return Effect.sync(() => leave(waiter))
       })
 
-    /** After `maxWait`, ends the wait of a waiter that has no slot yet. */
-    const deadline = (waiter: Waiter, maxWait: Duration.Duration) =>
-      Effect.zipRight(
-        Effect.sleep(maxWait),
-        Effect.sync(() => {
-          if (waiter.granted) return
+    /** Ends the wait of every waiter whose deadline has passed, then sleeps until the next deadline. */
+    const sweep = (me: Sweeper): Effect.Effect<void> =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        if (sweeper !== me) return Effect.void // stopped, or replaced by one that wakes sooner
+        for (const waiter of waiting.filter((w) => w.deadline <= now)) {
           waiter.timedOut = true
-          leave(waiter)
+          remove(waiter)
           waiter.wake?.(Effect.void)
+        }
+        if (waiting.length === 0) {
+          sweeper = undefined
+          return Effect.void
+        }
+        let next = Infinity
+        for (const waiter of waiting) next = Math.min(next, waiter.deadline)
+        me.wakeAt = next
+        return Effect.zipRight(Effect.sleep(Duration.millis(next - now)), Effect.suspend(() => sweep(me)))
+      })
+
+    /**
+     * Makes sure a sweeper wakes by `deadline`: one fiber for all waits (a timer per wait would be a
+     * fiber per wait). Forked interruptible, or it would inherit the caller's uninterruptible region.
+     */
+    const sweepBy = (deadline: number): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (sweeper !== undefined && sweeper.wakeAt <= deadline) return Effect.void
+        sweeper?.fiber?.unsafeInterruptAsFork(FiberId.none)
+        const me: Sweeper = { fiber: undefined, wakeAt: deadline }
+        sweeper = me
+        return Effect.map(Effect.forkDaemon(Effect.interruptible(sweep(me))), (fiber) => {
+          me.fiber = fiber
         })
-      )
+      })
 
     const withSlot =
       <E2>(maxWait: Duration.Duration, onBusy: () => E2) =>
       <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | E2, R> =>
-        Effect.uninterruptibleMask((restore) => {
-          const run = restore(effect).pipe(Effect.ensuring(Effect.sync(release)))
-          if (free > 0) {
-            free--
-            return run
-          }
-          const waiter: Waiter = { granted: false, timedOut: false, wake: undefined }
-          waiting.push(waiter)
-          // the timer is forked interruptible (it would inherit this uninterruptible region and outlive
-          // its wait, holding its closure until the deadline)
-          return Effect.flatMap(Effect.forkDaemon(Effect.interruptible(deadline(waiter, maxWait))), (timer) =>
-            Effect.flatMap(
-              // the timer ends the wait even where the caller cannot be interrupted (an acquire)
-              Effect.exit(restore(wait(waiter))),
-              (exit): Effect.Effect<A, E | E2, R> =>
-                Effect.zipRight(
-                  Effect.flatMap(Effect.fiberId, (id) => Fiber.interruptAsFork(timer, id)),
-                  Effect.suspend((): Effect.Effect<A, E | E2, R> => {
-                    if (waiter.granted) {
-                      // the slot is ours, even when the wait ended otherwise: run, or pass it on
-                      if (Exit.isSuccess(exit)) return run
-                      release()
-                      return Effect.failCause(exit.cause)
-                    }
-                    leave(waiter)
-                    if (Exit.isFailure(exit)) return Effect.failCause(exit.cause)
-                    return waiter.timedOut ? Effect.fail(onBusy()) : Effect.die(new Error("bulkhead: woken without a slot"))
-                  })
-                )
+        Effect.clockWith((clock) =>
+          Effect.uninterruptibleMask((restore) => {
+            const run = restore(effect).pipe(Effect.ensuring(Effect.sync(release)))
+            if (free > 0) {
+              free--
+              return run
+            }
+            const waiter: Waiter = {
+              granted: false,
+              timedOut: false,
+              wake: undefined,
+              deadline: clock.unsafeCurrentTimeMillis() + Duration.toMillis(maxWait)
+            }
+            waiting.push(waiter)
+            return Effect.zipRight(
+              sweepBy(waiter.deadline),
+              Effect.flatMap(
+                // the sweeper ends the wait even where the caller cannot be interrupted (an acquire)
+                Effect.exit(restore(wait(waiter))),
+                (exit): Effect.Effect<A, E | E2, R> => {
+                  if (waiter.granted) {
+                    // the slot is ours, even when the wait ended otherwise: run, or pass it on
+                    if (Exit.isSuccess(exit)) return run
+                    release()
+                    return Effect.failCause(exit.cause)
+                  }
+                  leave(waiter)
+                  if (Exit.isFailure(exit)) return Effect.failCause(exit.cause)
+                  return waiter.timedOut ? Effect.fail(onBusy()) : Effect.die(new Error("bulkhead: woken without a slot"))
+                }
+              )
             )
-          )
-        })
+          })
+        )
 
     return {
       withSlot,

@@ -178,4 +178,24 @@ describe("Bulkhead", () => {
       expect((yield* Fiber.roots).length).toBe(before)
       expect(yield* bulkhead.usage).toEqual({ inUse: 0, waiting: 0 })
     }))
+
+  it.effect("a later caller with a shorter wait still gets its answer at its own deadline", () =>
+    Effect.gen(function* () {
+      const bulkhead = yield* makeBulkhead(1)
+      const gate = yield* Deferred.make<void>()
+      const holder = yield* Effect.fork(bulkhead.withSlot(Duration.seconds(10), busy)(Deferred.await(gate)))
+      yield* settle
+      const patient = yield* Effect.fork(Effect.either(bulkhead.withSlot(Duration.seconds(10), busy)(Effect.succeed("patient ran"))))
+      yield* settle
+      const hasty = yield* Effect.fork(Effect.either(bulkhead.withSlot(Duration.millis(500), busy)(Effect.succeed("hasty ran"))))
+      yield* settle
+      yield* TestClock.adjust(Duration.millis(500))
+      yield* settle
+      expect(yield* Fiber.join(hasty)).toEqual(Either.left("busy"))
+      expect(patient.unsafePoll()).toBeNull()
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(holder)
+      expect(yield* Fiber.join(patient)).toEqual(Either.right("patient ran"))
+      expect(yield* bulkhead.usage).toEqual({ inUse: 0, waiting: 0 })
+    }))
 })
