@@ -41,8 +41,10 @@ const isRow = (row: unknown): row is object => typeof row === "object" && row !=
 /**
  * A `SqlClient` on one better-sqlite3 connection to `filename` (WAL mode, as
  * `@effect/sql-sqlite-node` opens it; `:memory:` works, since there is only one connection),
- * plus `SqliteDirect` on the same connection. One lock orders the `SqlClient`'s transactions;
- * `SqliteDirect` needs no lock of its own, as a synchronous call cannot interleave with anything.
+ * plus `SqliteDirect` on the same connection. One lock orders them: while a `SqlClient`
+ * transaction holds the connection (across its effects), another fiber's statements and
+ * `SqliteDirect` calls wait for it; a `SqliteDirect` call, being synchronous, needs no lock beyond
+ * that.
  * The `PREPARED_STATEMENTS` most recently used statements are kept prepared (the hot path uses a
  * few dozen; lists of ids of varying length make more).
  */
@@ -77,12 +79,13 @@ export const sqliteLayer = (filename: string): Layer.Layer<SqlClient.SqlClient |
         prepared.set(text, statement)
         return statement
       }
-      const runSync = (text: string, params: ReadonlyArray<unknown>): Array<unknown> => {
-        const statement = prepare(text)
+      /** A statement's rows (a `SELECT` or `RETURNING`), or `[]`. */
+      const rowsOf = (statement: Sqlite.Statement, params: ReadonlyArray<unknown>): Array<unknown> => {
         if (statement.reader) return statement.all(...params)
         statement.run(...params)
         return []
       }
+      const runSync = (text: string, params: ReadonlyArray<unknown>) => rowsOf(prepare(text), params)
       const attempt = <A>(f: () => A, message: string): Effect.Effect<A, SqlError> =>
         Effect.try({ try: f, catch: (cause) => new SqlError({ cause, message }) })
 
@@ -104,17 +107,15 @@ export const sqliteLayer = (filename: string): Layer.Layer<SqlClient.SqlClient |
               statement.run(...params)
               return []
             }
-            return statement.raw(true).all(...params).map((row) => (Array.isArray(row) ? row : [row]))
-          }, "Failed to execute statement").pipe(
-            Effect.ensuring(Effect.sync(() => {
-              const statement = prepared.get(text)
-              if (statement?.reader === true) statement.raw(false)
-            }))
-          ),
+            try {
+              return statement.raw(true).all(...params).map((row) => (Array.isArray(row) ? row : [row]))
+            } finally {
+              statement.raw(false)
+            }
+          }, "Failed to execute statement"),
         executeUnprepared: (text, params, transformRows) =>
           attempt(() => {
-            const statement = db.prepare(text)
-            const rows: Array<unknown> = statement.reader ? statement.all(...params) : (statement.run(...params), [])
+            const rows = rowsOf(db.prepare(text), params)
             return transformRows === undefined ? rows : transformRows(rows.filter(isRow))
           }, "Failed to execute statement"),
         executeStream: () => Stream.dieMessage("executeStream is not implemented for SQLite")

@@ -39,10 +39,7 @@ import {
 } from "../domain/Order.js"
 import { CircuitBreaker } from "./CircuitBreaker.js"
 import { CrashPoints } from "./CrashPoints.js"
-import { compensationsTotal, idempotencyReplays } from "./Metrics.js"
-
-const compensationsReturned = Metric.tagged(compensationsTotal, "result", "returned")
-const compensationsFailed = Metric.tagged(compensationsTotal, "result", "failed")
+import { idempotencyReplays, recordCompensation } from "./Metrics.js"
 import { IdempotencyStore, type KeyScope } from "./IdempotencyStore.js"
 import {
   type AdjustError,
@@ -255,6 +252,9 @@ export const makeCheckout = (options: CheckoutOptions) =>
       )
     )
 
+    /** Forgets the key's in-flight claim (none without a key), so the same key may be tried again. */
+    const releaseKeyOf = (scope: KeyScope | undefined) => (scope === undefined ? Effect.void : keys.release(scope))
+
     /** Step 4: stock on hand for every line, concurrently (the client's bulkhead bounds it). */
     const precheck = (items: ReadonlyArray<OrderItem>) =>
       Effect.gen(function* () {
@@ -278,7 +278,7 @@ export const makeCheckout = (options: CheckoutOptions) =>
     /** The saga proper, once the key (if any) is ours. */
     const run = (request: CreateOrderRequest, scope: KeyScope | undefined) =>
       Effect.gen(function* () {
-        const releaseKey = scope === undefined ? Effect.void : keys.release(scope)
+        const releaseKey = releaseKeyOf(scope)
         const { items, total } = priceLines(request.items)
 
         // while the inventory is known to be down, fail fast without calling it
@@ -317,7 +317,7 @@ export const makeCheckout = (options: CheckoutOptions) =>
       createdAt: Date
     ) =>
       Effect.gen(function* () {
-        const releaseKey = scope === undefined ? Effect.void : keys.release(scope)
+        const releaseKey = releaseKeyOf(scope)
         // The journal: each line's stock state is written before the next step starts.
         const states: Array<StockState> = items.map(() => "pending")
         const journal = (lineNo: number, state: StockState) =>
@@ -359,10 +359,10 @@ export const makeCheckout = (options: CheckoutOptions) =>
         const giveBack = (item: OrderItem, lineNo: number) =>
           inventory.adjust(item.bookId, item.qty, `compensate:${orderId}:${lineNo}`).pipe(
             Effect.zipRight(journal(lineNo, "returned")),
-            Effect.zipRight(Metric.increment(compensationsReturned)),
+            Effect.zipRight(recordCompensation("returned")),
             Effect.catchAll((e) =>
               Effect.zipRight(
-                Effect.zipRight(journal(lineNo, "return_failed"), Metric.increment(compensationsFailed)),
+                Effect.zipRight(journal(lineNo, "return_failed"), recordCompensation("failed")),
                 Effect.logError("compensation failed; left for recovery").pipe(
                   Effect.annotateLogs({ bookId: item.bookId, lineNo, error: e._tag })
                 )

@@ -450,24 +450,32 @@ export const makeInventoryClient = (
       }
     }
 
-    /** A GET: retried on 5xx, refused and timeout, within one call deadline; the body decoded by `decode`. */
-    const read = <A>(
+    /**
+     * One call: attempts within one call deadline, retried while `retryable` says so, and a 2xx
+     * body decoded by `decode` (a body that does not decode is `Broken`).
+     */
+    const call = <A>(
       operation: InventoryOperation,
-      url: string,
+      request: Omit<InventoryRequest, "headers" | "timeoutMs">,
+      extraHeaders: Readonly<Record<string, string>>,
+      retryable: (f: AttemptFailure) => boolean,
       decode: (body: unknown) => Either.Either<A, unknown>
     ): Effect.Effect<A, AttemptFailure> =>
       Effect.flatMap(Clock.currentTimeMillis, (start) =>
-        attempt(operation, { method: "GET", url }, {}, start + deadlineMs).pipe(
-          retryWhen(isRetryableRead)
-        )
+        attempt(operation, request, extraHeaders, start + deadlineMs).pipe(retryWhen(retryable))
       ).pipe(
         Effect.flatMap((body) =>
           Either.match(decode(body), {
-            onLeft: (): Effect.Effect<A, AttemptFailure> => Effect.fail({ _tag: "Broken", reason: "unexpected response body" }),
+            onLeft: (): Effect.Effect<A, AttemptFailure> =>
+              Effect.fail({ _tag: "Broken", reason: "unexpected response body" }),
             onRight: Effect.succeed
           })
         )
       )
+
+    /** A GET: retried on 5xx, refused and timeout, within one call deadline. */
+    const read = <A>(operation: InventoryOperation, url: string, decode: (body: unknown) => Either.Either<A, unknown>) =>
+      call(operation, { method: "GET", url }, {}, isRetryableRead, decode)
 
     const getStock = (bookId: BookId): Effect.Effect<StockLevel, InventoryBookNotFound | ReadError> =>
       read("get_stock", `${options.baseUrl}/api/v1/inventory/${encodeURIComponent(bookId)}`, decodeStock).pipe(
@@ -504,17 +512,7 @@ export const makeInventoryClient = (
         body: JSON.stringify({ quantity_change: change, notes: note })
       }
       const headers = { "content-type": "application/json", ...authorization }
-      return Effect.flatMap(Clock.currentTimeMillis, (start) =>
-        attempt("adjust", request, headers, start + deadlineMs).pipe(retryWhen(isRefused))
-      ).pipe(
-        Effect.flatMap((body) =>
-          Either.match(decodeTransaction(body), {
-            onLeft: (): Effect.Effect<InventoryTransaction, AttemptFailure> =>
-              Effect.fail({ _tag: "Broken", reason: "unexpected adjust response body" }),
-            onRight: (t) => Effect.succeed(toTransaction(t))
-          })
-        )
-      )
+      return call("adjust", request, headers, isRefused, (body) => Either.map(decodeTransaction(body), toTransaction))
     }
 
     /** Why an adjust certainly was not applied (or was refused), or `undefined` when its outcome is unknown. */

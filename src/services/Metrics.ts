@@ -92,6 +92,10 @@ const sagaDurationBy = taggedOnce(sagaDuration, "outcome")
 const inventoryRequestsBy = taggedOnce(inventoryRequests, "operation", "status")
 const inventoryRequestDurationBy = taggedOnce(inventoryRequestDuration, "operation")
 const httpRequestDurationBy = taggedOnce(httpRequestDuration, "method", "route", "status")
+const compensationsBy = taggedOnce(compensationsTotal, "result")
+
+/** Counts one give-back of taken stock: `returned`, or `failed` (left for recovery). */
+export const recordCompensation = (result: "returned" | "failed") => Metric.increment(compensationsBy(result))
 
 /** Records one order request's outcome and duration (seconds). */
 export const recordOrder = (outcome: OrderOutcome, durationSeconds: number) =>

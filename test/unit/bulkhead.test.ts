@@ -1,11 +1,20 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Duration, Effect, Either, Exit, Fiber, FiberId, Random, TestClock } from "effect"
-import { makeBulkhead } from "../../src/services/Bulkhead.js"
+import { type Bulkhead, makeBulkhead } from "../../src/services/Bulkhead.js"
 
 const busy = () => "busy" as const
 
 /** Lets every runnable fiber run until it blocks. */
 const settle = Effect.repeatN(Effect.yieldNow(), 20)
+
+/** A caller that holds one of `bulkhead`'s slots until `free` is run (which waits for it to end). */
+const holdSlot = (bulkhead: Bulkhead) =>
+  Effect.gen(function* () {
+    const gate = yield* Deferred.make<void>()
+    const holder = yield* Effect.fork(bulkhead.withSlot(Duration.seconds(10), busy)(Deferred.await(gate)))
+    yield* settle
+    return { free: Effect.zipRight(Deferred.succeed(gate, undefined), Fiber.join(holder)) }
+  })
 
 describe("Bulkhead", () => {
   it.effect("runs at most `slots` effects at once; the others start in arrival order as slots come free", () =>
@@ -40,9 +49,7 @@ describe("Bulkhead", () => {
   it.effect("a caller that gets no slot within its wait fails with onBusy, never runs, and leaves the queue", () =>
     Effect.gen(function* () {
       const bulkhead = yield* makeBulkhead(1)
-      const gate = yield* Deferred.make<void>()
-      const holder = yield* Effect.fork(bulkhead.withSlot(Duration.seconds(10), busy)(Deferred.await(gate)))
-      yield* Effect.yieldNow()
+      const holder = yield* holdSlot(bulkhead)
       let ran = false
       const waiter = yield* Effect.fork(
         Effect.either(bulkhead.withSlot(Duration.millis(500), busy)(Effect.sync(() => (ran = true))))
@@ -53,24 +60,20 @@ describe("Bulkhead", () => {
       expect(yield* Fiber.join(waiter)).toEqual(Either.left("busy"))
       expect(ran).toBe(false)
       expect(yield* bulkhead.usage).toEqual({ inUse: 1, waiting: 0 })
-      yield* Deferred.succeed(gate, undefined)
-      yield* Fiber.join(holder)
+      yield* holder.free
       expect(yield* bulkhead.usage).toEqual({ inUse: 0, waiting: 0 })
     }))
 
   it.effect("the wait ends at maxWait even where the caller cannot be interrupted (inside an acquire)", () =>
     Effect.gen(function* () {
       const bulkhead = yield* makeBulkhead(1)
-      const gate = yield* Deferred.make<void>()
-      const holder = yield* Effect.fork(bulkhead.withSlot(Duration.seconds(10), busy)(Deferred.await(gate)))
-      yield* Effect.yieldNow()
+      const holder = yield* holdSlot(bulkhead)
       const waiter = yield* Effect.fork(
         Effect.either(Effect.uninterruptible(bulkhead.withSlot(Duration.millis(500), busy)(Effect.succeed("ran"))))
       )
       yield* TestClock.adjust(Duration.millis(500))
       expect(yield* Fiber.join(waiter)).toEqual(Either.left("busy"))
-      yield* Deferred.succeed(gate, undefined)
-      yield* Fiber.join(holder)
+      yield* holder.free
       expect(yield* bulkhead.usage).toEqual({ inUse: 0, waiting: 0 })
     }))
 
@@ -182,9 +185,7 @@ describe("Bulkhead", () => {
   it.effect("a later caller with a shorter wait still gets its answer at its own deadline", () =>
     Effect.gen(function* () {
       const bulkhead = yield* makeBulkhead(1)
-      const gate = yield* Deferred.make<void>()
-      const holder = yield* Effect.fork(bulkhead.withSlot(Duration.seconds(10), busy)(Deferred.await(gate)))
-      yield* settle
+      const holder = yield* holdSlot(bulkhead)
       const patient = yield* Effect.fork(Effect.either(bulkhead.withSlot(Duration.seconds(10), busy)(Effect.succeed("patient ran"))))
       yield* settle
       const hasty = yield* Effect.fork(Effect.either(bulkhead.withSlot(Duration.millis(500), busy)(Effect.succeed("hasty ran"))))
@@ -193,8 +194,7 @@ describe("Bulkhead", () => {
       yield* settle
       expect(yield* Fiber.join(hasty)).toEqual(Either.left("busy"))
       expect(patient.unsafePoll()).toBeNull()
-      yield* Deferred.succeed(gate, undefined)
-      yield* Fiber.join(holder)
+      yield* holder.free
       expect(yield* Fiber.join(patient)).toEqual(Either.right("patient ran"))
       expect(yield* bulkhead.usage).toEqual({ inUse: 0, waiting: 0 })
     }))

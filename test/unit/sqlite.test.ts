@@ -15,6 +15,35 @@ const values = Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ v: string }>`S
   Effect.map((rows) => rows.map((r) => r.v))
 )
 
+/**
+ * Runs `effect` in its own fiber while another fiber's SqlClient transaction is open (it has
+ * written a row, and waits across an async boundary), checks that `effect` is still waiting for the
+ * connection, then lets that transaction roll back; returns what `effect` ended with.
+ */
+const whileAnotherTransactionIsOpen = <A, E>(effect: Effect.Effect<A, E>) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const inside = yield* Deferred.make<void>()
+    const finish = yield* Deferred.make<void>()
+    const holder = yield* sql
+      .withTransaction(
+        Effect.gen(function* () {
+          yield* sql`INSERT INTO t (v) VALUES (${"rolled back"})`
+          yield* Deferred.succeed(inside, undefined)
+          yield* Deferred.await(finish)
+          return yield* Effect.fail("roll back")
+        })
+      )
+      .pipe(Effect.either, Effect.fork)
+    yield* Deferred.await(inside)
+    const other = yield* Effect.fork(effect)
+    yield* Effect.yieldNow()
+    expect(other.unsafePoll()).toBeNull() // still waiting for the connection
+    yield* Deferred.succeed(finish, undefined)
+    yield* Fiber.join(holder)
+    return yield* Fiber.join(other)
+  })
+
 describe("SqliteDirect (the synchronous path on the SqlClient's connection)", () => {
   it.effect("runs its statements as one transaction: a failing statement rolls back the ones before it", () =>
     Effect.gen(function* () {
@@ -35,54 +64,18 @@ describe("SqliteDirect (the synchronous path on the SqlClient's connection)", ()
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
       const direct = yield* SqliteDirect
-      const inside = yield* Deferred.make<void>()
-      const finish = yield* Deferred.make<void>()
-      // a transaction that writes, then waits (across an async boundary), then rolls back
-      const holder = yield* sql
-        .withTransaction(
-          Effect.gen(function* () {
-            yield* sql`INSERT INTO t (v) VALUES (${"rolled back"})`
-            yield* Deferred.succeed(inside, undefined)
-            yield* Deferred.await(finish)
-            return yield* Effect.fail("roll back")
-          })
-        )
-        .pipe(Effect.either, Effect.fork)
-      yield* Deferred.await(inside)
-      const writer = yield* Effect.fork(direct.transaction((db) => db.query(sql`INSERT INTO t (v) VALUES (${"kept"})`)))
-      yield* Effect.yieldNow()
-      expect(writer.unsafePoll()).toBeNull() // still waiting for the connection
-      yield* Deferred.succeed(finish, undefined)
-      yield* Fiber.join(holder)
-      yield* Fiber.join(writer)
+      yield* whileAnotherTransactionIsOpen(direct.transaction((db) => db.query(sql`INSERT INTO t (v) VALUES (${"kept"})`)))
       expect(yield* values).toEqual(["kept"])
     }).pipe(Effect.provide(database)))
 
   it.effect("a plain SqlClient statement of another fiber waits for an open transaction instead of running inside it", () =>
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
-      const inside = yield* Deferred.make<void>()
-      const finish = yield* Deferred.make<void>()
-      const holder = yield* sql
-        .withTransaction(
-          Effect.gen(function* () {
-            yield* sql`INSERT INTO t (v) VALUES (${"rolled back"})`
-            yield* Deferred.succeed(inside, undefined)
-            yield* Deferred.await(finish)
-            return yield* Effect.fail("roll back")
-          })
-        )
-        .pipe(Effect.either, Effect.fork)
-      yield* Deferred.await(inside)
-      const other = yield* Effect.fork(
+      const seen = yield* whileAnotherTransactionIsOpen(
         Effect.zipRight(sql`INSERT INTO t (v) VALUES (${"other fiber"})`, sql<{ v: string }>`SELECT v FROM t ORDER BY id`)
       )
-      yield* Effect.yieldNow()
-      expect(other.unsafePoll()).toBeNull()
-      yield* Deferred.succeed(finish, undefined)
-      yield* Fiber.join(holder)
       // it saw no uncommitted row, and its write outlived the other transaction's rollback
-      expect(yield* Fiber.join(other)).toEqual([{ v: "other fiber" }])
+      expect(seen).toEqual([{ v: "other fiber" }])
       expect(yield* values).toEqual(["other fiber"])
     }).pipe(Effect.provide(database)))
 
@@ -90,26 +83,9 @@ describe("SqliteDirect (the synchronous path on the SqlClient's connection)", ()
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
       const direct = yield* SqliteDirect
+      // built now, while no transaction is open; run while one is
       const write = direct.transaction((db) => db.query(sql`INSERT INTO t (v) VALUES (${"kept"})`))
-      const inside = yield* Deferred.make<void>()
-      const finish = yield* Deferred.make<void>()
-      const holder = yield* sql
-        .withTransaction(
-          Effect.gen(function* () {
-            yield* sql`INSERT INTO t (v) VALUES (${"rolled back"})`
-            yield* Deferred.succeed(inside, undefined)
-            yield* Deferred.await(finish)
-            return yield* Effect.fail("roll back")
-          })
-        )
-        .pipe(Effect.either, Effect.fork)
-      yield* Deferred.await(inside)
-      const writer = yield* Effect.fork(write)
-      yield* Effect.yieldNow()
-      expect(writer.unsafePoll()).toBeNull()
-      yield* Deferred.succeed(finish, undefined)
-      yield* Fiber.join(holder)
-      yield* Fiber.join(writer)
+      yield* whileAnotherTransactionIsOpen(write)
       expect(yield* values).toEqual(["kept"])
     }).pipe(Effect.provide(database)))
 
