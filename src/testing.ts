@@ -139,10 +139,9 @@ export class InMemoryInventory extends Context.Tag("bookverse/testing/InMemoryIn
           adjust: (bookId: BookId, change: number, note: string) =>
             Effect.suspend((): Effect.Effect<InventoryTransaction, AdjustError> => {
               calls.push({ op: "adjust", bookId, change, note })
-              const at = slowAdjusts.findIndex((slow) => slow.bookId === bookId)
-              const delay = at === -1 ? undefined : slowAdjusts.splice(at, 1)[0]?.delay
+              const slow = takeFirst(slowAdjusts, bookId)
               const now = adjustNow(bookId, change, note)
-              return delay === undefined ? now : Effect.zipRight(Effect.sleep(delay), now)
+              return slow === undefined ? now : Effect.zipRight(Effect.sleep(slow.delay), now)
             }),
           findAdjustment: (bookId: BookId, note: string, since: Date) =>
             Effect.sync(() =>
