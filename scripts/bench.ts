@@ -12,7 +12,8 @@
  *   --soak              also push --soak-orders orders through a fresh api, sampling the heap after GC
  *   --soak-orders <n>   (100000)   --soak-every <n> (10000)
  *   --cpu-prof          run the product api under `node --cpu-prof` and summarise the profile
- *   --api-node-flags="<flags>"  extra node flags for the product api (e.g. --api-node-flags="--max-old-space-size=128")
+ *   --api-node-flags="<flags>"  node flags for the product api, after the production ones (`apiNodeFlags`,
+ *                      the Dockerfile's), e.g. --api-node-flags="--max-old-space-size=256"
  *   --smoke             a quick run to keep the bench working: 1 s per scenario, 1 round, a 400-order soak
  *   --out <file>        where to write the JSON (bench/results/bench-<time>.json)
  *   --no-build          use dist/ as it is
@@ -35,7 +36,7 @@ import {
   type RequestShape,
   runLoad
 } from "../bench/lib/load.js"
-import { cpuSecondsOf, freePort, memoryOf, sampleMemory, type Service, startService, writeSeed } from "../bench/lib/processes.js"
+import { apiNodeFlags, cpuSecondsOf, freePort, memoryOf, sampleMemory, type Service, startService, writeSeed } from "../bench/lib/processes.js"
 import { type ProfileSummary, summariseProfile } from "../bench/lib/profile.js"
 import {
   budgetLines,
@@ -95,7 +96,7 @@ const options = {
   soakOrders: Math.round(positive("soak-orders", args["soak-orders"], smoke ? 400 : 100_000)),
   soakEvery: Math.round(positive("soak-every", args["soak-every"], smoke ? 100 : 10_000)),
   cpuProf: args["cpu-prof"],
-  apiNodeFlags: (args["api-node-flags"] ?? "").split(" ").filter((f) => f !== ""),
+  apiNodeFlags: [...apiNodeFlags, ...(args["api-node-flags"] ?? "").split(" ").filter((f) => f !== "")],
   smoke,
   books: 50,
   copies: 10_000_000
