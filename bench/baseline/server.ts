@@ -6,7 +6,7 @@
  *
  *   claim the key (one unique insert) -> pre-check every line (GETs, concurrently) ->
  *   order PENDING + lines (one transaction) -> attach the order to the key ->
- *   per line: take (adjust with note `order:<id>:<line>`) then journal the line `taken` ->
+ *   per line: take (adjust with note `order:<id>:<line>`) -> journal every line `taken` (one transaction) ->
  *   journal the payment -> CONFIRMED + outbox row (one transaction) -> store the response on the key.
  *
  * Same policy where the happy path pays for it: at most `INVENTORY_MAX_CONCURRENCY` requests in
@@ -548,6 +548,12 @@ const run = async (request: OrderRequest, scope: Scope | undefined, correlationI
   }
 }
 
+/** Journals lines 0..`lines`-1 of `orderId` as taken, in one transaction. */
+const journalTaken = db.transaction((orderId: string, lines: number) => {
+  const at = new Date().toISOString()
+  for (let lineNo = 0; lineNo < lines; lineNo++) stmt.setLineState.run("taken", at, orderId, lineNo)
+})
+
 /** Steps 6 to 9: take stock per line, journal, pay, confirm with the outbox row, store the response. */
 const takeChargeConfirm = async (
   request: OrderRequest,
@@ -563,12 +569,13 @@ const takeChargeConfirm = async (
     stmt.setLineState.run(state, new Date().toISOString(), order.orderId, lineNo)
   }
 
-  // Take stock line by line, journaling each line as it changes.
+  // Take stock line by line. A line stays `pending` until its take has answered; the `taken`
+  // marks are written together (one transaction) once the takes are done, as the product does.
   let failure: Reply | undefined
   for (const [lineNo, item] of items.entries()) {
     const taken = await adjust(item.bookId, -item.qty, `order:${order.orderId}:${lineNo}`, correlationId)
     if (taken._tag === "Applied") {
-      journal(lineNo, "taken")
+      states[lineNo] = "taken"
       continue
     }
     if (taken._tag === "Insufficient") {
@@ -589,6 +596,7 @@ const takeChargeConfirm = async (
   // Payment, journaled before anything else happens.
   let declined = false
   if (failure === undefined) {
+    journalTaken(order.orderId, states.length)
     if (PAYMENT_SUCCESS_RATIO >= 1 || Math.random() < PAYMENT_SUCCESS_RATIO) {
       stmt.setPayment.run("succeeded", `sim_${order.orderId}`, new Date().toISOString(), order.orderId)
     } else {

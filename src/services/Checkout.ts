@@ -318,16 +318,18 @@ export const makeCheckout = (options: CheckoutOptions) =>
     ) =>
       Effect.gen(function* () {
         const releaseKey = releaseKeyOf(scope)
-        // The journal: each line's stock state is written before the next step starts.
+        // The journal: each line's stock state, written before the step that depends on it starts.
+        // A line stays `pending` until its take is known: recovery reads a `pending` (or `unknown`)
+        // line's fate from the inventory's transaction log (the take's note), so the `taken` marks
+        // can wait until every take has answered and be written in one statement.
         const states: Array<StockState> = items.map(() => "pending")
         const journal = (lineNo: number, state: StockState) =>
-          Effect.zipRight(Effect.sync(() => void (states[lineNo] = state)), orders.setLineState(orderId, lineNo, state))
+          Effect.zipRight(Effect.sync(() => void (states[lineNo] = state)), orders.setLineStates(orderId, [lineNo], state))
 
         // Step 6: take stock, line by line; each take is tied to its give-back.
         const take = (item: OrderItem, lineNo: number) =>
           inventory.adjust(item.bookId, -item.qty, `order:${orderId}:${lineNo}`).pipe(
-            Effect.zipLeft(journal(lineNo, "taken")),
-            Effect.zipLeft(crash.reached("after-take")),
+            Effect.zipLeft(Effect.sync(() => void (states[lineNo] = "taken"))),
             Effect.catchAll((e): Effect.Effect<never, SagaFailure> => {
               switch (e._tag) {
                 case "InsufficientOnHand":
@@ -387,6 +389,8 @@ export const makeCheckout = (options: CheckoutOptions) =>
             yield* allLines(items, (item, lineNo) =>
               Effect.uninterruptible(Effect.tap(take(item, lineNo), () => Effect.sync(() => void taken.push([item, lineNo]))))
             )
+            yield* orders.setLineStates(orderId, taken.map(([, lineNo]) => lineNo), "taken")
+            yield* crash.reached("after-take")
             // Step 7: payment; a decline fails this step, and every taken line is given back.
             const receipt = yield* payments.charge({ orderId, amount: total }).pipe(
               Effect.catchTag("PaymentDeclined", (e) =>

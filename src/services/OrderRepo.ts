@@ -44,8 +44,8 @@ export interface OrderRepoService {
    * transaction, so no order exists that its key does not know of).
    */
   readonly insertPending: (order: NewOrder, key?: KeyScope) => Effect.Effect<void>
-  /** Journals line `lineNo`'s (0-based) stock state. */
-  readonly setLineState: (orderId: OrderId, lineNo: number, state: StockState) => Effect.Effect<void>
+  /** Journals the stock state of lines `lineNos` (0-based), all in one statement; none: no write. */
+  readonly setLineStates: (orderId: OrderId, lineNos: ReadonlyArray<number>, state: StockState) => Effect.Effect<void>
   /** Journals the payment outcome (and the gateway's reference when it succeeded). */
   readonly setPayment: (orderId: OrderId, state: PaymentState, reference: string | null) => Effect.Effect<void>
   /**
@@ -226,9 +226,11 @@ export const OrderRepoLive = Layer.effect(
           traced("OrderRepo.insertPending")
         ),
 
-      setLineState: (orderId, lineNo, state) =>
-        stamped((at) => sql`UPDATE order_items SET stock_state = ${state}, updated_at = ${at}
-                            WHERE order_id = ${orderId} AND line_no = ${lineNo}`).pipe(Effect.asVoid, Effect.orDie),
+      setLineStates: (orderId, lineNos, state) =>
+        lineNos.length === 0 ? Effect.void : stamped((at) =>
+          sql`UPDATE order_items SET stock_state = ${state}, updated_at = ${at}
+              WHERE order_id = ${orderId} AND ${sql.in("line_no", lineNos)}`
+        ).pipe(Effect.asVoid, Effect.orDie),
 
       setPayment: (orderId, state, reference) =>
         stamped((at) => sql`UPDATE orders SET payment_state = ${state}, payment_reference = ${reference}, updated_at = ${at}

@@ -99,7 +99,7 @@ export const makeRecovery = (options: RecoveryOptions) =>
         const states: Array<StockState> = [...record.lineStates]
         const items = record.order.items
         const journal = (lineNo: number, state: StockState) =>
-          Effect.zipRight(Effect.sync(() => void (states[lineNo] = state)), orders.setLineState(orderId, lineNo, state))
+          Effect.zipRight(Effect.sync(() => void (states[lineNo] = state)), orders.setLineStates(orderId, [lineNo], state))
 
         // 1. takes whose outcome was never journaled: the transaction log says whether they happened
         for (const [lineNo, item] of items.entries()) {

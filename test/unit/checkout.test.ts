@@ -68,6 +68,9 @@ describe.each(testDatabases)("Checkout saga [$name]", (db) => {
       const stored = yield* checkout.getOrder(placed.order.orderId)
       expect(stored.status).toBe("CONFIRMED")
       expect(stored.total).toBe(3428)
+      // the journal: both lines taken (written together), the payment succeeded
+      const record = yield* (yield* OrderRepo).findRecord(placed.order.orderId)
+      expect(Option.map(record, (r) => [r.paymentState, r.lineStates])).toEqual(Option.some(["succeeded", ["taken", "taken"]]))
     }).pipe(Effect.provide(testCheckoutLayer({ database: db.layer(), stock: { [A]: 10, [B]: 5 } }))))
 
   it.effect("the heartbeat keeps the lease of a saga in flight: recovery does not see its order until the saga ends", () =>

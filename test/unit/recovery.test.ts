@@ -60,7 +60,7 @@ const abandonedOrder = (options: {
       const item = items[lineNo]!
       yield* Effect.orDie(inventory.adjust(item.bookId, -item.qty, `order:${orderId}:${lineNo}`))
     }
-    for (const [lineNo, state] of options.journaled.entries()) yield* repo.setLineState(orderId, lineNo, state)
+    for (const [lineNo, state] of options.journaled.entries()) yield* repo.setLineStates(orderId, [lineNo], state)
     if (options.payment !== "none") yield* repo.setPayment(orderId, options.payment, null)
     return orderId
   })
