@@ -13,12 +13,13 @@ export { freePort }
 
 /**
  * The node flags the api runs with in production (the Dockerfile's `CMD`; a unit test keeps the two
- * equal), so the bench measures the api as it is deployed. V8 otherwise lets the old space grow to
- * ~3x the live heap (~40 MB) before a full collection and the api's RSS passes 400 MB under load;
- * with the old space capped at 128 MB and 8 MB semi-spaces it stays near 160 MB, and the GC costs
- * the same (~20 us per order in `--trace-gc`).
+ * equal), so the bench measures the api as it is deployed. Uncapped, V8 lets the old space grow to
+ * several times the live heap (~40-50 MB under load) before a full collection, and the api's RSS
+ * passed 400 MB in the bench; capped at 128 MB it stays at ~170-190 MB. The semi-spaces are pinned at
+ * V8's 64-bit default of 16 MB: 8 MB would save ~15 MB of RSS but doubles the scavenges (the GC's
+ * share of CPU went from ~8% to ~14% in `--cpu-prof`); a 64 MB old space makes the GC thrash (40%).
  */
-export const apiNodeFlags: ReadonlyArray<string> = ["--max-old-space-size=128", "--max-semi-space-size=8"]
+export const apiNodeFlags: ReadonlyArray<string> = ["--max-old-space-size=128", "--max-semi-space-size=16"]
 
 /** A started child process: where it listens, its pid, its log file, and how to stop it. */
 export interface Service {
