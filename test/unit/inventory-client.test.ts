@@ -70,6 +70,10 @@ const faultsOf = (fake: StartedFakeInventory): FaultInjector => {
 
 const addFault = (fake: StartedFakeInventory, rule: FaultRule) => Effect.sync(() => faultsOf(fake).add(rule))
 
+/** Polls `condition` every 10 ms (real time) until it holds; the test's timeout bounds the wait. */
+const waitUntil = (condition: () => boolean): Effect.Effect<void> =>
+  Effect.suspend(() => (condition() ? Effect.void : Effect.zipRight(Effect.sleep(Duration.millis(10)), waitUntil(condition))))
+
 const clientFor = (fake: StartedFakeInventory, overrides: Partial<InventoryClientOptions> = {}) =>
   makeInventoryClient(options({ baseUrl: fake.url, ...overrides }))
 
@@ -88,6 +92,20 @@ describe("InventoryClient against the fake inventory", () => {
       expect((yield* ping).status).toBe(200)
       yield* Effect.sleep(Duration.millis(2_500)) // longer than the timeout
       expect((yield* ping).status).toBe(200)
+    }).pipe(Effect.provide(UndiciInventoryTransport)))
+
+  it.scopedLive("interrupting a send aborts its request: the inventory sees the connection end at once", () =>
+    Effect.gen(function* () {
+      const fake = yield* fakeInventory()
+      yield* addFault(fake, { route: "getStock", fault: { kind: "hang", ms: 60_000 } })
+      const transport = yield* InventoryTransport
+      const send = yield* Effect.fork(
+        transport.send({ method: "GET", url: `${fake.url}/api/v1/inventory/${PRIDE}`, headers: {}, timeoutMs: 30_000 })
+      )
+      yield* waitUntil(() => fake.stats.snapshot().inFlight === 1)
+      yield* Fiber.interrupt(send)
+      yield* waitUntil(() => fake.stats.snapshot().inFlight === 0)
+      expect(fake.stats.snapshot().requests.getStock).toBe(1)
     }).pipe(Effect.provide(UndiciInventoryTransport)))
 
   it.scopedLive("getStock reads quantity_available from the real response shape (price a string, extra fields)", () =>
