@@ -33,7 +33,7 @@ export const MAX_QTY = 10_000
 /** One requested line: a book, how many copies (1..10000) and the unit price in cents. */
 export class OrderLineRequest extends Schema.Class<OrderLineRequest>("OrderLineRequest")({
   bookId: BookIdFromInput,
-  qty: Schema.Int.annotations({ message: () => "must be an integer" }).pipe(
+  qty: Schema.Int.annotations({ message: () => ({ message: "must be an integer", override: true }) }).pipe(
     Schema.between(1, MAX_QTY, { message: () => `must be an integer from 1 to ${MAX_QTY}` })
   ),
   unitPrice: UnitPrice

@@ -175,7 +175,7 @@ describe("readOrderSubmission: the fields", () => {
     ["qty 0", bodyWithItems([{ bookId: A, qty: 0, unitPrice: 1 }]), [{ field: "items[0].qty", message: "must be an integer from 1 to 10000" }]],
     ["qty 10001", bodyWithItems([{ bookId: A, qty: 10_001, unitPrice: 1 }]), [{ field: "items[0].qty", message: "must be an integer from 1 to 10000" }]],
     ["qty 1.5", bodyWithItems([{ bookId: A, qty: 1.5, unitPrice: 1 }]), [{ field: "items[0].qty", message: "must be an integer" }]],
-    ["qty \"2\"", bodyWithItems([{ bookId: A, qty: "2", unitPrice: 1 }]), [{ field: "items[0].qty", message: "Expected number, actual \"2\"" }]],
+    ["qty \"2\"", bodyWithItems([{ bookId: A, qty: "2", unitPrice: 1 }]), [{ field: "items[0].qty", message: "must be an integer" }]],
     ["qty missing", bodyWithItems([{ bookId: A, unitPrice: 1 }]), [{ field: "items[0].qty", message: "is required" }]],
     ["negative price", bodyWithItems([{ bookId: A, qty: 1, unitPrice: -1 }]), [{ field: "items[0].unitPrice", message: "must not be negative" }]],
     [
