@@ -54,9 +54,12 @@ export class UnknownBookBody extends Schema.Class<UnknownBookBody>("UnknownBook"
   HttpApiSchema.annotations({ status: 422, description: "The inventory has no record of these books." })
 ) {}
 
-/** 409: the idempotency key was used with a different request. */
+/** 409: the idempotency key was used with a different request; `details` names the header. */
 export class IdempotencyConflictBody extends Schema.Class<IdempotencyConflictBody>("IdempotencyConflict")(
-  errorFields("idempotency_conflict"),
+  {
+    ...errorFields("idempotency_conflict"),
+    details: Schema.Array(Schema.Struct({ field: Schema.String, message: Schema.String }))
+  },
   HttpApiSchema.annotations({ status: 409, description: "This Idempotency-Key was used with a different request." })
 ) {}
 

@@ -52,7 +52,8 @@ export const errorResponse = (e: CheckoutError | OrderNotFound): Effect.Effect<H
     case "IdempotencyConflict":
       return respond(409, {
         error: "idempotency_conflict",
-        message: "This Idempotency-Key was already used with a different request"
+        message: "This Idempotency-Key was already used with a different request",
+        details: [{ field: "Idempotency-Key", message: "was already used with a different request" }]
       })
     case "IdempotencyInProgress":
       return respond(

@@ -75,7 +75,10 @@ describe.each(e2eDatabases)("placing orders end to end (api + fake inventory pro
     expect(await stockOf(inventory.url, a)).toBe(9)
     const conflict = await request(`${api.url}/orders`, { body: orderBody([[a, 2, 5]]), headers: { "Idempotency-Key": key } })
     expect(conflict.status).toBe(409)
-    expect(conflict.body).toMatchObject({ error: "idempotency_conflict" })
+    expect(conflict.body).toMatchObject({
+      error: "idempotency_conflict",
+      details: [{ field: "Idempotency-Key", message: "was already used with a different request" }]
+    })
     expect(await stockOf(inventory.url, a)).toBe(9)
   })
 
