@@ -2,6 +2,7 @@ import parsePrometheusTextFormat, { type PrometheusFamily } from "parse-promethe
 import { randomUUID } from "node:crypto"
 import { createServer, type Server } from "node:http"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { runToExit } from "../support/process.js"
 import { addFault, newBook, orderBody, request, type Running, startApi, startFakeInventory, tempDir } from "./harness.js"
 
 const family = (families: ReadonlyArray<PrometheusFamily>, name: string) => {
@@ -199,3 +200,14 @@ function collectSpans(payload: unknown, into: Array<{ traceId: string; spanId: s
     else collectSpans(value, into)
   }
 }
+
+describe("a process that cannot start", () => {
+  it("the api with a bad setting exits 1 after one JSON line that says it stopped and names the variable", async () => {
+    const ended = await runToExit("src/bin/api.ts", { PORT: "abc", LOG_LEVEL: "Info", DATABASE_URL: "sqlite:///:memory:" })
+    expect(ended.code, ended.output).toBe(1)
+    const errors = ended.output.split("\n").filter((l) => l.includes('"level":"ERROR"')).map((l) => JSON.parse(l) as Record<string, unknown>)
+    expect(errors).toHaveLength(1)
+    expect(errors[0]).toMatchObject({ message: "the api stopped" })
+    expect(String(errors[0]?.["cause"])).toContain("PORT")
+  })
+})
