@@ -215,7 +215,7 @@ describe.each(e2eDatabases)("placing orders end to end (api + fake inventory pro
     const responses = (spec.body as { paths: Record<string, { post?: { responses: Record<string, unknown> } }> }).paths[
       "/orders"
     ]?.post?.responses
-    expect(Object.keys(responses ?? {}).sort()).toEqual(["201", "400", "409", "422", "500", "502", "503", "504"])
+    expect(Object.keys(responses ?? {}).sort()).toEqual(["200", "201", "400", "409", "422", "500", "502", "503", "504"])
     const docs = await fetch(`${api.url}/docs`)
     expect(docs.status).toBe(200)
     expect(await docs.text()).toContain("<html")
