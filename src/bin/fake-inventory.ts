@@ -5,8 +5,9 @@
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Config, Effect, Layer, Logger } from "effect"
+import { Config, Effect, Layer } from "effect"
 import { fakeInventoryOptionsFromEnv, FakeInventoryServer } from "../fake-inventory/index.js"
+import { LoggingLive } from "../layers/Logging.js"
 
 const FakeInventoryLive = Layer.unwrapEffect(Effect.gen(function*() {
   const port = yield* Config.port("PORT").pipe(Config.withDefault(8001))
@@ -27,6 +28,7 @@ Announce.pipe(
   Layer.provide(NodeContext.layer),
   Layer.launch,
   Effect.tapErrorCause((cause) => Effect.logError("fake inventory stopped", cause)),
-  Effect.provide(Logger.json),
+  // the same JSON lines as the api and the worker (`LOG_LEVEL` sets the level)
+  Effect.provide(LoggingLive),
   NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
 )
