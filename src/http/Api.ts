@@ -108,6 +108,15 @@ export class ServiceUnavailableBody extends Schema.Class<ServiceUnavailableBody>
   })
 ) {}
 
+/** 503 with `Retry-After`: this process is handling as many orders as it admits (`MAX_ORDERS_IN_FLIGHT`). */
+export class OverloadedBody extends Schema.Class<OverloadedBody>("Overloaded")(
+  errorFields("overloaded"),
+  HttpApiSchema.annotations({
+    status: 503,
+    description: "Too many orders in flight in this process; nothing was read or written. Retry after Retry-After seconds."
+  })
+) {}
+
 /** 500: a fault of the service, never of the request. */
 export class InternalErrorBody extends Schema.Class<InternalErrorBody>("InternalError")(
   errorFields("internal_error"),
@@ -215,6 +224,7 @@ export class OrdersGroup extends HttpApiGroup.make("orders")
       .addError(UpstreamOverloadedBody)
       .addError(UpstreamTimeoutBody)
       .addError(ServiceUnavailableBody)
+      .addError(OverloadedBody)
       .addError(InternalErrorBody)
       .annotate(OpenApi.Summary, "Place an order")
       .annotate(

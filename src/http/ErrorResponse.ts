@@ -109,6 +109,20 @@ export const internalErrorResponse = (cause: Cause.Cause<unknown>): Effect.Effec
         respond(500, { error: "internal_error", message: "An internal error occurred" })
       )
 
+/**
+ * 503 `overloaded` with `Retry-After: 1`: this process already handles `limit` orders
+ * (`MAX_ORDERS_IN_FLIGHT`); the request was not read and nothing was written.
+ */
+export const overloadedResponse = (limit: number) =>
+  respond(
+    503,
+    {
+      error: "overloaded",
+      message: `The service is already handling ${limit} orders; retry after Retry-After seconds with the same Idempotency-Key`
+    },
+    { "retry-after": "1" }
+  )
+
 /** 404 for a path no route serves. */
 export const routeNotFoundResponse = (method: string, url: string) =>
   respond(404, { error: "not_found", message: `No route for ${method} ${url}` })

@@ -8,11 +8,22 @@ import { type OrderOutcome, recordOrder } from "../services/Metrics.js"
 import { PrometheusMetrics } from "../layers/Telemetry.js"
 import { HealthProbe } from "../services/Health.js"
 import { CheckoutApi, Health, NotReady, Readiness, Unhealthy } from "./Api.js"
-import { errorResponse, internalErrorResponse, isDatabaseOutage } from "./ErrorResponse.js"
+import { errorResponse, internalErrorResponse, isDatabaseOutage, overloadedResponse } from "./ErrorResponse.js"
 import { readOrderSubmission } from "./RequestBody.js"
 import { VERSION } from "./Version.js"
 
 export { VERSION }
+
+/**
+ * `MAX_ORDERS_IN_FLIGHT` (256): the most `POST /orders` one process handles at once. Each order in
+ * flight holds ~100 KB of heap (its fibers, its waits for inventory slots), so without a bound a
+ * burst against a slow inventory grows the heap until the process dies; beyond the bound a request
+ * is answered 503 `overloaded` at once, unread.
+ */
+export const MaxOrdersInFlight = Config.integer("MAX_ORDERS_IN_FLIGHT").pipe(
+  Config.validate({ message: "must be an integer from 1 to 100000", validation: (n) => n >= 1 && n <= 100_000 }),
+  Config.withDefault(256)
+)
 
 /** `REQUIRE_IDEMPOTENCY_KEY` (false): when true, `POST /orders` without a key is a 400. */
 export const RequireIdempotencyKey = Config.boolean("REQUIRE_IDEMPOTENCY_KEY").pipe(Config.withDefault(false))
@@ -56,11 +67,19 @@ export const OrdersLive = HttpApiBuilder.group(CheckoutApi, "orders", (handlers)
   Effect.gen(function* () {
     const checkout = yield* Checkout
     const requireKey = yield* RequireIdempotencyKey
+    const maxInFlight = yield* MaxOrdersInFlight
+    const admission = yield* Effect.makeSemaphore(maxInFlight)
+    // load shedding: an order beyond the bound is answered at once, before its body is read
+    const admitted = <E, R>(handle: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+      Effect.flatMap(admission.withPermitsIfAvailable(1)(handle), (answer) =>
+        Option.isSome(answer)
+          ? Effect.succeed(answer.value)
+          : Effect.zipRight(recordOrder("overloaded", 0), overloadedResponse(maxInFlight)))
     return handlers
       // Raw: the body is read and decoded here, so that every problem (content type, size, JSON,
       // each field) is reported as one validation_error in the API's own error shape.
       .handleRaw("createOrder", ({ request }) =>
-        Effect.gen(function* () {
+        admitted(Effect.gen(function* () {
           const started = performance.now()
           const exit = yield* readOrderSubmission(request, { requireKey }).pipe(
             Effect.flatMap(({ idempotencyKey, request: order }) => checkout.placeOrder(order, idempotencyKey)),
@@ -79,7 +98,7 @@ export const OrdersLive = HttpApiBuilder.group(CheckoutApi, "orders", (handlers)
                 onNone: () => internalErrorResponse(cause)
               })
           })
-        }).pipe(Effect.catchAllCause(internalErrorResponse))
+        }).pipe(Effect.catchAllCause(internalErrorResponse)))
       )
       .handle("getOrder", ({ path }) =>
         checkout.getOrder(path.orderId).pipe(

@@ -23,6 +23,7 @@ export type OrderOutcome =
   | "replay"
   | "in_progress"
   | "service_unavailable"
+  | "overloaded"
   | "internal_error"
 
 /** `checkout_orders_total{outcome}`: order requests by how they ended. */

@@ -149,3 +149,37 @@ describe("bulkhead and circuit breaker", () => {
     }
   })
 })
+
+describe("load shedding: MAX_ORDERS_IN_FLIGHT", () => {
+  let inventory: Running
+  let api: Running
+  const dir = tempDir()
+  beforeAll(async () => {
+    inventory = await startFakeInventory()
+    api = await startApi(inventory.url, dir.dir, { MAX_ORDERS_IN_FLIGHT: "2" })
+  })
+  afterAll(async () => {
+    await api?.stop()
+    await inventory?.stop()
+    dir.remove()
+  })
+
+  it("beyond the bound an order is 503 overloaded with Retry-After, nothing taken or written, and the same key later places it", async () => {
+    const a = await newBook(inventory.url, 10)
+    // the pre-checks take 600 ms: two orders are in flight while the third arrives
+    await addFault(inventory.url, { route: "getStock", bookId: a, fault: { kind: "latency", ms: 600 }, times: 2 })
+    const keys = [randomUUID(), randomUUID(), randomUUID()]
+    const slow = keys.slice(0, 2).map((key) => request(`${api.url}/orders`, { body: orderBody([[a, 1, 2]]), headers: { "Idempotency-Key": key } }))
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const shed = await request(`${api.url}/orders`, { body: orderBody([[a, 1, 2]]), headers: { "Idempotency-Key": keys[2]! } })
+    expect(shed.status).toBe(503)
+    expect(shed.headers.get("retry-after")).toBe("1")
+    expect(shed.body).toMatchObject({ error: "overloaded" })
+    expect((await Promise.all(slow)).map((r) => r.status)).toEqual([201, 201])
+    expect(await stockOf(inventory.url, a)).toBe(8)
+    // the key was never claimed: the retry places the order
+    const retried = await request(`${api.url}/orders`, { body: orderBody([[a, 1, 2]]), headers: { "Idempotency-Key": keys[2]! } })
+    expect(retried.status).toBe(201)
+    expect(await stockOf(inventory.url, a)).toBe(7)
+  })
+})
