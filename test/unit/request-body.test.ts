@@ -1,7 +1,7 @@
 import { HttpServerRequest } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
-import { MAX_BODY_BYTES, readOrderSubmission } from "../../src/http/RequestBody.js"
+import { MAX_BODY_BYTES, MAX_FIELD_ISSUES, readOrderSubmission } from "../../src/http/RequestBody.js"
 
 const A = "289f3439-3a2e-49a9-b447-eb6a95922a20"
 const B = "649d8c29-dc58-4eac-87aa-de382b4eb388"
@@ -237,6 +237,21 @@ describe("readOrderSubmission: the fields", () => {
         message: "The order request is invalid",
         details: expected
       })
+    }))
+
+  it.effect("6,000 bad lines: one entry, too many lines, said before any line is decoded", () =>
+    Effect.gen(function* () {
+      const body = bodyWithItems(Array.from({ length: 6_000 }, () => ({ a: 1 })))
+      expect(yield* details(post(body))).toEqual([{ field: "items", message: "must have at most 100 lines" }])
+    }))
+
+  it.effect("a body full of bad fields lists the first 50 and counts the rest", () =>
+    Effect.gen(function* () {
+      const unknown = Object.fromEntries(Array.from({ length: 80 }, (_, i) => [`extra${i}`, i]))
+      const listed = yield* details(post(validBody(unknown)))
+      expect(listed).toHaveLength(MAX_FIELD_ISSUES + 1)
+      expect(listed[0]).toEqual({ field: "extra0", message: "is unexpected, expected: \"userId\" | \"items\" | \"idempotencyKey\"" })
+      expect(listed[MAX_FIELD_ISSUES]).toEqual({ field: "body", message: "has 30 more invalid fields" })
     }))
 
   it.effect("reports every bad field at once, one entry per field", () =>
