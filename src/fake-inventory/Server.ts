@@ -255,13 +255,13 @@ const readBody = (request: IncomingMessage, k: (text: string) => void): void => 
   request.once("error", () => {})
 }
 
-/** The route a method and path name: `[route, path parameter]`, or undefined. */
+/** The route a method and path name: `[route, path parameter]`, or undefined. HEAD is served as GET. */
 const matchInventoryRoute = (
   routes: ReturnType<typeof inventoryRoutes>,
   method: string,
   path: string
 ): readonly [InventoryRoute, string | undefined] | undefined => {
-  if (method === "GET") {
+  if (method === "GET" || method === "HEAD") {
     if (path === "/health") return [routes.health, undefined]
     if (path === "/api/v1/inventory") return [routes.list, undefined]
     if (path === "/api/v1/transactions") return [routes.transactions, undefined]
@@ -279,6 +279,12 @@ const matchInventoryRoute = (
   return undefined
 }
 
+/** The path as the router matches it: repeated slashes as one, no trailing slash. */
+const normalisePath = (path: string): string => {
+  const single = path.includes("//") ? path.replace(/\/{2,}/g, "/") : path
+  return single.length > 1 && single.endsWith("/") ? single.slice(0, -1) : single
+}
+
 /**
  * The whole fake as a `node:http` request listener: the contract's routes, the admin routes when
  * `env.faults` is set, and the framework's 404 `{"detail": "Not Found"}` for anything else.
@@ -290,69 +296,87 @@ export const makeHandler = (
 ) => {
   const routes = inventoryRoutes(env)
 
-  /** Acts out `fault` for an inventory route (counted in the stats until the response closes). */
-  const serveGuarded = (route: InventoryRoute, exchange: Exchange, response: ServerResponse): void => {
-    const request = exchange.request
-    env.stats.begin(route.name, {
-      traceparent: headerOf(request, "traceparent"),
-      requestId: headerOf(request, "x-request-id")
-    })
-    response.once("close", () => env.stats.end())
-    const fault = pickFault(route, exchange)
-    if (fault === undefined) return write(response, route.serve(exchange))
-    env.stats.faultInjected(fault.kind)
-    logFault(route.name, bookIdOf(route, exchange), fault)
-    const later = (ms: number, act: () => void) => {
-      const timer = setTimeout(act, ms)
-      response.once("close", () => clearTimeout(timer))
-    }
-    switch (fault.kind) {
-      case "latency":
-        return later(fault.ms, () => write(response, route.serve(exchange)))
-      case "status":
-        return write(response, detail(fault.status, statusDetails[fault.status] ?? "Injected fault"))
-      case "refuse":
-      case "reset":
-        return dropConnection(request)
-      case "hang":
-        return later(fault.ms ?? defaultHangMs, () => dropConnection(request))
-      case "applyThenFail":
-        route.serve(exchange)
-        return fault.then === "500" ? write(response, detail(500, "Internal server error")) : dropConnection(request)
-    }
-  }
-
   const bookIdOf = (route: InventoryRoute, exchange: Exchange): string | undefined => {
     const raw = route.bookIdOf(exchange)
     return raw === undefined ? undefined : Either.getOrElse(parseUuid(raw), () => raw.toLowerCase())
   }
 
-  const pickFault = (route: InventoryRoute, exchange: Exchange) => {
-    if (env.faults === undefined) return undefined
-    const fault = env.faults.decide(route.name, bookIdOf(route, exchange))
-    return fault === undefined || fault.kind === "none" ? undefined : fault
+  /**
+   * Serves an inventory route and acts out the fault its rules pick (decided before the body is
+   * read, from the path and query). The request counts in the stats until its response or its
+   * connection closes, whichever comes first (a pipelined request's response may never close);
+   * then its pending timers are cancelled, so nothing is applied for a client that has gone.
+   */
+  const serveGuarded = (route: InventoryRoute, request: IncomingMessage, head: Omit<Exchange, "body">, response: ServerResponse) => {
+    env.stats.begin(route.name, {
+      traceparent: headerOf(request, "traceparent"),
+      requestId: headerOf(request, "x-request-id")
+    })
+    const socket = request.socket
+    const timers: Array<ReturnType<typeof setTimeout>> = []
+    let finished = false
+    const finish = () => {
+      if (finished) return
+      finished = true
+      socket.off("close", finish)
+      for (const timer of timers) clearTimeout(timer)
+      env.stats.end()
+    }
+    response.once("close", finish)
+    socket.once("close", finish)
+    const later = (ms: number, act: () => void) => {
+      timers.push(setTimeout(() => {
+        if (!finished) act()
+      }, ms))
+    }
+
+    const bookId = env.faults === undefined ? undefined : bookIdOf(route, { ...head, body: "" })
+    const picked = env.faults?.decide(route.name, bookId)
+    const fault = picked === undefined || picked.kind === "none" ? undefined : picked
+    if (fault !== undefined) {
+      env.stats.faultInjected(fault.kind)
+      logFault(route.name, bookId, fault)
+    }
+    // refused: dropped before the body is read, as a refused connection would be
+    if (fault?.kind === "refuse") return dropConnection(request)
+    const act = (body: string) => {
+      if (finished) return
+      const exchange: Exchange = { ...head, body }
+      if (fault === undefined) return write(response, route.serve(exchange))
+      switch (fault.kind) {
+        case "latency":
+          return later(fault.ms, () => write(response, route.serve(exchange)))
+        case "status":
+          return write(response, detail(fault.status, statusDetails[fault.status] ?? "Injected fault"))
+        case "reset":
+          return dropConnection(request)
+        case "hang":
+          return later(fault.ms ?? defaultHangMs, () => dropConnection(request))
+        case "applyThenFail":
+          route.serve(exchange)
+          return fault.then === "500" ? write(response, detail(500, "Internal server error")) : dropConnection(request)
+      }
+    }
+    if (request.method === "POST") readBody(request, act)
+    else act("")
   }
 
   return (request: IncomingMessage, response: ServerResponse): void => {
     const method = request.method ?? "GET"
     const target = request.url ?? "/"
     const q = target.indexOf("?")
-    const path = q === -1 ? target : target.slice(0, q)
+    const path = normalisePath(q === -1 ? target : target.slice(0, q))
     const query = new URLSearchParams(q === -1 ? "" : target.slice(q + 1))
     const matched = matchInventoryRoute(routes, method, path)
+    if (matched !== undefined) return serveGuarded(matched[0], request, { request, param: matched[1], query }, response)
     const faults = env.faults
-    if (matched === undefined && faults === undefined) {
-      // drain the body so the connection can be kept alive
-      return readBody(request, () => write(response, notFound))
+    if (faults === undefined) {
+      // drain the body (so the connection can be kept alive), then 404
+      request.resume()
+      request.once("end", () => write(response, notFound))
+      return
     }
-    if (matched !== undefined && method === "GET") {
-      return serveGuarded(matched[0], { request, param: matched[1], query, body: "" }, response)
-    }
-    readBody(request, (body) => {
-      if (matched !== undefined) return serveGuarded(matched[0], { request, param: matched[1], query, body }, response)
-      const answer = faults === undefined ? undefined : adminRoute(env, faults, method, path, body)
-      write(response, answer ?? notFound)
-    })
+    readBody(request, (body) => write(response, adminRoute(env, faults, method, path, body) ?? notFound))
   }
 }
 

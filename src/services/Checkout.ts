@@ -389,8 +389,9 @@ export const makeCheckout = (options: CheckoutOptions) =>
             yield* allLines(items, (item, lineNo) =>
               Effect.uninterruptible(Effect.tap(take(item, lineNo), () => Effect.sync(() => void taken.push([item, lineNo]))))
             )
-            yield* orders.setLineStates(orderId, taken.map(([, lineNo]) => lineNo), "taken")
+            // (a crash here leaves the taken lines `pending`: recovery finds them in the inventory's log)
             yield* crash.reached("after-take")
+            yield* orders.setLineStates(orderId, taken.map(([, lineNo]) => lineNo), "taken")
             // Step 7: payment; a decline fails this step, and every taken line is given back.
             const receipt = yield* payments.charge({ orderId, amount: total }).pipe(
               Effect.catchTag("PaymentDeclined", (e) =>

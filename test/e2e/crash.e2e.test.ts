@@ -5,6 +5,19 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { orderBody, request, type Running, setStock, startApi, startFakeInventory, stockOf, tempDir } from "./harness.js"
 
 /** Orders and their lines as the api's SQLite file holds them. */
+/** The stock states journaled for `orderId`'s lines, in line order. */
+const lineStatesOf = (dbFile: string, orderId: string) => {
+  const db = new Database(dbFile, { readonly: true })
+  try {
+    return db
+      .prepare<[string], { stock_state: string }>("SELECT stock_state FROM order_items WHERE order_id = ? ORDER BY line_no")
+      .all(orderId)
+      .map((row) => row.stock_state)
+  } finally {
+    db.close()
+  }
+}
+
 const readOrders = (dbFile: string) => {
   const db = new Database(dbFile, { readonly: true })
   try {
@@ -56,6 +69,11 @@ describe("the api killed with SIGKILL mid-saga, then restarted", () => {
     expect(dying.child.signalCode).toBe("SIGKILL")
     const crashed = readOrders(join(dir.dir, dbName))
     expect(crashed.map((o) => o.status)).toEqual(["PENDING"])
+    // both takes were applied before the crash; the journal says `pending` (after-take: the
+    // `taken` marks were not written yet) or `taken` (after-payment)
+    expect([await stockOf(inventory.url, a), await stockOf(inventory.url, b)]).toEqual([8, 7])
+    const journaled = lineStatesOf(join(dir.dir, dbName), crashed[0]?.id ?? "")
+    expect(journaled).toEqual(point === "after-take" ? ["pending", "pending"] : ["taken", "taken"])
     const api = await startApi(inventory.url, dir.dir, env, dying.port)
     try {
       const final = await waitFor(() => {

@@ -1,4 +1,5 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
+import { connect } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { NodeContext } from "@effect/platform-node"
@@ -550,6 +551,61 @@ describe("fake inventory: faults", () => {
 
     expect((await call("POST", "/__stock", { body: { bookId: "nope", quantity: 1 } })).status).toBe(400)
     expect(await notesOf(pride)).toEqual([])
+  })
+})
+
+/** A raw TCP client: writes `text`, collects what comes back, tells when the server ends it. */
+const rawClient = (text: string) => {
+  const socket = connect(fake.port, "127.0.0.1")
+  let received = ""
+  const ended = new Promise<string>((resolve) => {
+    socket.on("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? "error"))
+    socket.on("close", () => resolve("closed"))
+  })
+  socket.on("data", (d: Buffer) => (received += d.toString()))
+  socket.write(text)
+  return { socket, ended, received: () => received }
+}
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+describe("fake inventory: the connection's edge cases", () => {
+  it("refuse on an adjust drops the connection before the body has arrived; nothing is applied", async () => {
+    await addRule({ route: "adjust", fault: { kind: "refuse" }, times: 1 })
+    const client = rawClient(
+      `POST /api/v1/inventory/adjust?book_id=${pride} HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"quantity`
+    )
+    const outcome = await Promise.race([client.ended, pause(1000).then(() => "still open")])
+    expect(outcome).toMatch(/ECONNRESET|closed/)
+    expect((await stock(pride)).quantity_available).toBe(12)
+  })
+
+  it("pipelined requests on a connection the client closes: counted out, and a delayed adjust is not applied", async () => {
+    await addRule({ route: "getStock", bookId: frankenstein, fault: { kind: "hang", ms: 1000 }, times: 1 })
+    await addRule({ route: "adjust", fault: { kind: "latency", ms: 300 }, times: 1 })
+    const body = JSON.stringify({ quantity_change: -1, notes: "pipelined" })
+    const client = rawClient(
+      `GET /api/v1/inventory/${frankenstein} HTTP/1.1\r\nHost: x\r\n\r\n` +
+        `POST /api/v1/inventory/adjust?book_id=${pride} HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}` +
+        `GET /health HTTP/1.1\r\nHost: x\r\n\r\n`
+    )
+    await eventually(async () => (await stats()).inFlight >= 2)
+    client.socket.destroy()
+    await eventually(async () => (await stats()).inFlight === 0)
+    await pause(500) // past the adjust's 300 ms
+    expect((await stock(pride)).quantity_available).toBe(12)
+    expect((await stats()).inFlight).toBe(0)
+  })
+
+  it("HEAD is served as GET without a body; a trailing slash or a doubled one finds the route", async () => {
+    const head = await fetch(`${fake.url}/health`, { method: "HEAD" })
+    expect(head.status).toBe(200)
+    expect(await head.text()).toBe("")
+    expect((await get("/health/")).status).toBe(200)
+    expect((await get(`//api/v1/inventory/${pride}/`)).status).toBe(200)
+    const applied = await call("POST", `/api/v1/inventory/adjust/?book_id=${pride}`, { body: { quantity_change: -1 } })
+    expect(applied.status).toBe(200)
+    expect((await stock(pride)).quantity_available).toBe(11)
   })
 })
 
