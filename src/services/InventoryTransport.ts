@@ -89,7 +89,10 @@ export const UndiciInventoryTransport: Layer.Layer<InventoryTransport> = Layer.s
           const abort = (why: "timeout" | "interrupt") => {
             if (settled || abortedBy !== undefined) return
             abortedBy = why
-            controller?.abort(new Aborted(why))
+            if (controller !== undefined) controller.abort(new Aborted(why))
+            // still connecting (undici hands over its controller once connected): answer the
+            // deadline now; the request is aborted before it is sent if the connection comes
+            else if (why === "timeout") failed(new Aborted(why))
           }
           const timer = setTimeout(() => abort("timeout"), req.timeoutMs)
           const settle = (effect: Effect.Effect<InventoryResponse, InventoryTransportError>) => {
