@@ -1,4 +1,4 @@
-import { Duration, Effect, Metric, MetricBoundaries, Schedule } from "effect"
+import { Duration, Effect, Metric, MetricBoundaries, MetricKey, MetricLabel, Schedule } from "effect"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 
 /**
@@ -27,36 +27,41 @@ export type OrderOutcome =
   | "internal_error"
 
 /** `checkout_orders_total{outcome}`: order requests by how they ended. */
-export const ordersTotal = Metric.counter("checkout_orders_total", {
+const ordersTotalKey = MetricKey.counter("checkout_orders_total", {
   description: "POST /orders requests by outcome",
   incremental: true
 })
+export const ordersTotal = Metric.fromMetricKey(ordersTotalKey)
 
 /** `checkout_saga_duration_seconds{outcome}`: time to answer an order request. */
-export const sagaDuration = Metric.histogram(
+const sagaDurationKey = MetricKey.histogram(
   "checkout_saga_duration_seconds",
   seconds,
   "Time from a decoded order request to its answer, in seconds, by outcome"
 )
+export const sagaDuration = Metric.fromMetricKey(sagaDurationKey)
 
 /** `checkout_inventory_requests_total{operation,status}`: every attempt, retries included. */
-export const inventoryRequests = Metric.counter("checkout_inventory_requests_total", {
+const inventoryRequestsKey = MetricKey.counter("checkout_inventory_requests_total", {
   description: "Requests to the inventory service by operation and HTTP status (or timeout, refused, reset), retries included",
   incremental: true
 })
+export const inventoryRequests = Metric.fromMetricKey(inventoryRequestsKey)
 
 /** `checkout_inventory_request_duration_seconds{operation}` */
-export const inventoryRequestDuration = Metric.histogram(
+const inventoryRequestDurationKey = MetricKey.histogram(
   "checkout_inventory_request_duration_seconds",
   seconds,
   "Duration of one request to the inventory service, in seconds"
 )
+export const inventoryRequestDuration = Metric.fromMetricKey(inventoryRequestDurationKey)
 
 /** `checkout_compensations_total{result}`: give-backs of taken stock (`returned` or `failed`). */
-export const compensationsTotal = Metric.counter("checkout_compensations_total", {
+const compensationsTotalKey = MetricKey.counter("checkout_compensations_total", {
   description: "Stock give-backs by result",
   incremental: true
 })
+export const compensationsTotal = Metric.fromMetricKey(compensationsTotalKey)
 
 /** `checkout_idempotency_replays_total`: requests answered from an idempotency key's stored response. */
 export const idempotencyReplays = Metric.counter("checkout_idempotency_replays_total", {
@@ -65,35 +70,49 @@ export const idempotencyReplays = Metric.counter("checkout_idempotency_replays_t
 })
 
 /** `http_server_request_duration_seconds{method,route,status}`: `route` is the template, never the raw path. */
-export const httpRequestDuration = Metric.histogram(
+const httpRequestDurationKey = MetricKey.histogram(
   "http_server_request_duration_seconds",
   seconds,
   "HTTP requests served, by method, route template and status, in seconds"
 )
+export const httpRequestDuration = Metric.fromMetricKey(httpRequestDurationKey)
 
 /**
- * `metric` tagged with `names`, one tagged copy per combination of values, made on first use:
- * `Metric.tagged` builds and hashes a new metric key, too much work for every request.
+ * A metric per combination of label values (`names` = values), made by `make` on first use; `make`
+ * builds it on a key that carries the labels itself. (A metric made with `Metric.tagged` merges
+ * its labels into a new array at every update, which misses Effect's hook cache, keyed by that
+ * array: every update built and hashed a new metric key, ~3% of the api's CPU under load.)
  */
-const taggedOnce = <Type, In, Out>(metric: Metric.Metric<Type, In, Out>, ...names: ReadonlyArray<string>) => {
-  const made = new Map<string, Metric.Metric<Type, In, Out>>()
-  return (...values: ReadonlyArray<string>): Metric.Metric<Type, In, Out> => {
-    const key = values.join("\u0000")
-    let tagged = made.get(key)
-    if (tagged === undefined) {
-      tagged = names.reduce((m, name, i) => Metric.tagged(m, name, values[i] ?? ""), metric)
-      made.set(key, tagged)
-    }
+const taggedOnce = <M>(make: (labels: ReadonlyArray<MetricLabel.MetricLabel>) => M, ...names: ReadonlyArray<string>) => {
+  const made = new Map<string, M>()
+  return (...values: ReadonlyArray<string>): M => {
+    const id = values.join("\u0000")
+    const found = made.get(id)
+    if (found !== undefined) return found
+    const tagged = make(names.map((name, i) => MetricLabel.make(name, values[i] ?? "")))
+    made.set(id, tagged)
     return tagged
   }
 }
 
-const ordersBy = taggedOnce(ordersTotal, "outcome")
-const sagaDurationBy = taggedOnce(sagaDuration, "outcome")
-const inventoryRequestsBy = taggedOnce(inventoryRequests, "operation", "status")
-const inventoryRequestDurationBy = taggedOnce(inventoryRequestDuration, "operation")
-const httpRequestDurationBy = taggedOnce(httpRequestDuration, "method", "route", "status")
-const compensationsBy = taggedOnce(compensationsTotal, "result")
+const ordersBy = taggedOnce((l) => Metric.fromMetricKey(MetricKey.taggedWithLabels(ordersTotalKey, l)), "outcome")
+const sagaDurationBy = taggedOnce((l) => Metric.fromMetricKey(MetricKey.taggedWithLabels(sagaDurationKey, l)), "outcome")
+const inventoryRequestsBy = taggedOnce(
+  (l) => Metric.fromMetricKey(MetricKey.taggedWithLabels(inventoryRequestsKey, l)),
+  "operation",
+  "status"
+)
+const inventoryRequestDurationBy = taggedOnce(
+  (l) => Metric.fromMetricKey(MetricKey.taggedWithLabels(inventoryRequestDurationKey, l)),
+  "operation"
+)
+const httpRequestDurationBy = taggedOnce(
+  (l) => Metric.fromMetricKey(MetricKey.taggedWithLabels(httpRequestDurationKey, l)),
+  "method",
+  "route",
+  "status"
+)
+const compensationsBy = taggedOnce((l) => Metric.fromMetricKey(MetricKey.taggedWithLabels(compensationsTotalKey, l)), "result")
 
 /** Counts one give-back of taken stock: `returned`, or `failed` (left for recovery). */
 export const recordCompensation = (result: "returned" | "failed") => Metric.increment(compensationsBy(result))
