@@ -63,7 +63,14 @@ export const startProcess = async (entry: string, env: Record<string, string>, p
   const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)))
   const url = `http://127.0.0.1:${chosen}`
   const output = () => out
-  await waitHealthy(url, child, output)
+  try {
+    await waitHealthy(url, child, output)
+  } catch (error) {
+    // never healthy: do not leave it running behind the caller's back
+    if (child.exitCode === null) child.kill("SIGKILL")
+    await exited
+    throw error
+  }
   return {
     url,
     port: chosen,
