@@ -83,7 +83,8 @@ const hasBearer = (header: string | undefined, token: string): boolean => {
 /** An inventory route: its name (for stats and fault rules), the book it is about, and its answer. */
 interface InventoryRoute {
   readonly name: RouteName
-  readonly bookIdOf: (exchange: Exchange) => string | undefined
+  /** Read from the path or the query only: the fault is picked before the body is read. */
+  readonly bookIdOf: (exchange: Omit<Exchange, "body">) => string | undefined
   readonly serve: (exchange: Exchange) => Answer
 }
 
@@ -296,7 +297,7 @@ export const makeHandler = (
 ) => {
   const routes = inventoryRoutes(env)
 
-  const bookIdOf = (route: InventoryRoute, exchange: Exchange): string | undefined => {
+  const bookIdOf = (route: InventoryRoute, exchange: Omit<Exchange, "body">): string | undefined => {
     const raw = route.bookIdOf(exchange)
     return raw === undefined ? undefined : Either.getOrElse(parseUuid(raw), () => raw.toLowerCase())
   }
@@ -307,7 +308,8 @@ export const makeHandler = (
    * connection closes, whichever comes first (a pipelined request's response may never close);
    * then its pending timers are cancelled, so nothing is applied for a client that has gone.
    */
-  const serveGuarded = (route: InventoryRoute, request: IncomingMessage, head: Omit<Exchange, "body">, response: ServerResponse) => {
+  const serveGuarded = (route: InventoryRoute, head: Omit<Exchange, "body">, response: ServerResponse) => {
+    const request = head.request
     env.stats.begin(route.name, {
       traceparent: headerOf(request, "traceparent"),
       requestId: headerOf(request, "x-request-id")
@@ -330,7 +332,7 @@ export const makeHandler = (
       }, ms))
     }
 
-    const bookId = env.faults === undefined ? undefined : bookIdOf(route, { ...head, body: "" })
+    const bookId = env.faults === undefined ? undefined : bookIdOf(route, head)
     const picked = env.faults?.decide(route.name, bookId)
     const fault = picked === undefined || picked.kind === "none" ? undefined : picked
     if (fault !== undefined) {
@@ -368,7 +370,7 @@ export const makeHandler = (
     const path = normalisePath(q === -1 ? target : target.slice(0, q))
     const query = new URLSearchParams(q === -1 ? "" : target.slice(q + 1))
     const matched = matchInventoryRoute(routes, method, path)
-    if (matched !== undefined) return serveGuarded(matched[0], request, { request, param: matched[1], query }, response)
+    if (matched !== undefined) return serveGuarded(matched[0], { request, param: matched[1], query }, response)
     const faults = env.faults
     if (faults === undefined) {
       // drain the body (so the connection can be kept alive), then 404

@@ -323,13 +323,15 @@ export const makeCheckout = (options: CheckoutOptions) =>
         // line's fate from the inventory's transaction log (the take's note), so the `taken` marks
         // can wait until every take has answered and be written in one statement.
         const states: Array<StockState> = items.map(() => "pending")
-        const journal = (lineNo: number, state: StockState) =>
-          Effect.zipRight(Effect.sync(() => void (states[lineNo] = state)), orders.setLineStates(orderId, [lineNo], state))
+        const journal = (lineNos: ReadonlyArray<number>, state: StockState) =>
+          Effect.zipRight(
+            Effect.sync(() => lineNos.forEach((lineNo) => void (states[lineNo] = state))),
+            orders.setLineStates(orderId, lineNos, state)
+          )
 
         // Step 6: take stock, line by line; each take is tied to its give-back.
         const take = (item: OrderItem, lineNo: number) =>
           inventory.adjust(item.bookId, -item.qty, `order:${orderId}:${lineNo}`).pipe(
-            Effect.zipLeft(Effect.sync(() => void (states[lineNo] = "taken"))),
             Effect.catchAll((e): Effect.Effect<never, SagaFailure> => {
               switch (e._tag) {
                 case "InsufficientOnHand":
@@ -350,7 +352,7 @@ export const makeCheckout = (options: CheckoutOptions) =>
                 case "InventoryBookNotFound":
                   return Effect.fail(new UnknownBook({ bookIds: [item.bookId] }))
                 case "AdjustOutcomeUnknown":
-                  return Effect.zipRight(journal(lineNo, "unknown"), Effect.fail(upstreamError(e)))
+                  return Effect.zipRight(journal([lineNo], "unknown"), Effect.fail(upstreamError(e)))
                 default:
                   return Effect.fail(upstreamError(e))
               }
@@ -360,11 +362,11 @@ export const makeCheckout = (options: CheckoutOptions) =>
 
         const giveBack = (item: OrderItem, lineNo: number) =>
           inventory.adjust(item.bookId, item.qty, `compensate:${orderId}:${lineNo}`).pipe(
-            Effect.zipRight(journal(lineNo, "returned")),
+            Effect.zipRight(journal([lineNo], "returned")),
             Effect.zipRight(recordCompensation("returned")),
             Effect.catchAll((e) =>
               Effect.zipRight(
-                Effect.zipRight(journal(lineNo, "return_failed"), recordCompensation("failed")),
+                Effect.zipRight(journal([lineNo], "return_failed"), recordCompensation("failed")),
                 Effect.logError("compensation failed; left for recovery").pipe(
                   Effect.annotateLogs({ bookId: item.bookId, lineNo, error: e._tag })
                 )
@@ -391,7 +393,7 @@ export const makeCheckout = (options: CheckoutOptions) =>
             )
             // (a crash here leaves the taken lines `pending`: recovery finds them in the inventory's log)
             yield* crash.reached("after-take")
-            yield* orders.setLineStates(orderId, taken.map(([, lineNo]) => lineNo), "taken")
+            yield* journal(taken.map(([, lineNo]) => lineNo), "taken")
             // Step 7: payment; a decline fails this step, and every taken line is given back.
             const receipt = yield* payments.charge({ orderId, amount: total }).pipe(
               Effect.catchTag("PaymentDeclined", (e) =>

@@ -95,24 +95,19 @@ const taggedOnce = <M>(make: (labels: ReadonlyArray<MetricLabel.MetricLabel>) =>
   }
 }
 
-const ordersBy = taggedOnce((l) => Metric.fromMetricKey(MetricKey.taggedWithLabels(ordersTotalKey, l)), "outcome")
-const sagaDurationBy = taggedOnce((l) => Metric.fromMetricKey(MetricKey.taggedWithLabels(sagaDurationKey, l)), "outcome")
-const inventoryRequestsBy = taggedOnce(
-  (l) => Metric.fromMetricKey(MetricKey.taggedWithLabels(inventoryRequestsKey, l)),
-  "operation",
-  "status"
-)
-const inventoryRequestDurationBy = taggedOnce(
-  (l) => Metric.fromMetricKey(MetricKey.taggedWithLabels(inventoryRequestDurationKey, l)),
-  "operation"
-)
-const httpRequestDurationBy = taggedOnce(
-  (l) => Metric.fromMetricKey(MetricKey.taggedWithLabels(httpRequestDurationKey, l)),
-  "method",
-  "route",
-  "status"
-)
-const compensationsBy = taggedOnce((l) => Metric.fromMetricKey(MetricKey.taggedWithLabels(compensationsTotalKey, l)), "result")
+/** A counter per label set. */
+const counterBy = (key: MetricKey.MetricKey.Counter<number>, ...names: ReadonlyArray<string>) =>
+  taggedOnce((labels) => Metric.fromMetricKey(MetricKey.taggedWithLabels(key, labels)), ...names)
+/** A histogram per label set. */
+const histogramBy = (key: MetricKey.MetricKey.Histogram, ...names: ReadonlyArray<string>) =>
+  taggedOnce((labels) => Metric.fromMetricKey(MetricKey.taggedWithLabels(key, labels)), ...names)
+
+const ordersBy = counterBy(ordersTotalKey, "outcome")
+const sagaDurationBy = histogramBy(sagaDurationKey, "outcome")
+const inventoryRequestsBy = counterBy(inventoryRequestsKey, "operation", "status")
+const inventoryRequestDurationBy = histogramBy(inventoryRequestDurationKey, "operation")
+const httpRequestDurationBy = histogramBy(httpRequestDurationKey, "method", "route", "status")
+const compensationsBy = counterBy(compensationsTotalKey, "result")
 
 /** Counts one give-back of taken stock: `returned`, or `failed` (left for recovery). */
 export const recordCompensation = (result: "returned" | "failed") => Metric.increment(compensationsBy(result))
