@@ -1,6 +1,7 @@
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Cause, Config, DateTime, Effect, Either, Exit, Layer, Option, Schema } from "effect"
+import { Cause, Config, Context, DateTime, Effect, Either, Exit, Layer, Option, Schema } from "effect"
 import type { CheckoutError } from "../domain/Errors.js"
 import { Order } from "../domain/Order.js"
 import { Checkout, type PlacedOrder } from "../services/Checkout.js"
@@ -62,51 +63,84 @@ const outcomeOf = (exit: Exit.Exit<PlacedOrder, CheckoutError>): OrderOutcome =>
 const encodeUnhealthy = Schema.encodeSync(Unhealthy)
 const encodeNotReady = Schema.encodeSync(NotReady)
 
-/** `POST /orders` and `GET /orders/{orderId}`: decode, call the saga, translate its outcome. */
-export const OrdersLive = HttpApiBuilder.group(CheckoutApi, "orders", (handlers) =>
+/** What serves the order routes; the same handlers back the `HttpApi` group and the fast path. */
+export interface OrderRoutesService {
+  /**
+   * `POST /orders`: reads and decodes the body (`readOrderSubmission`), places the order and
+   * answers 201 with the order (200 and `Idempotent-Replayed: true` for a replay), or the error's
+   * status and body (`errorResponse`); beyond `MAX_ORDERS_IN_FLIGHT` orders in flight, 503
+   * `overloaded` at once, the body unread. Never fails.
+   */
+  readonly createOrder: (request: HttpServerRequest.HttpServerRequest) => Effect.Effect<HttpServerResponse.HttpServerResponse>
+  /** `GET /orders/{orderId}`: 200 with the order, 404 `order_not_found`. Never fails. */
+  readonly getOrder: (orderId: string) => Effect.Effect<HttpServerResponse.HttpServerResponse>
+}
+
+/** The order routes' handlers (`OrderRoutesLive`). */
+export class OrderRoutes extends Context.Tag("bookverse/OrderRoutes")<OrderRoutes, OrderRoutesService>() {}
+
+/**
+ * The order routes on the `Checkout` in context, configured by `REQUIRE_IDEMPOTENCY_KEY` and
+ * `MAX_ORDERS_IN_FLIGHT` (one admission bound per process).
+ */
+export const OrderRoutesLive = Layer.effect(
+  OrderRoutes,
   Effect.gen(function* () {
     const checkout = yield* Checkout
     const requireKey = yield* RequireIdempotencyKey
     const maxInFlight = yield* MaxOrdersInFlight
     const admission = yield* Effect.makeSemaphore(maxInFlight)
     // load shedding: an order beyond the bound is answered at once, before its body is read
-    const admitted = <E, R>(handle: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+    const admitted = (handle: Effect.Effect<HttpServerResponse.HttpServerResponse>) =>
       Effect.flatMap(admission.withPermitsIfAvailable(1)(handle), (answer) =>
         Option.isSome(answer)
           ? Effect.succeed(answer.value)
           : Effect.zipRight(recordOrder("overloaded", 0), overloadedResponse(maxInFlight)))
-    return handlers
-      // Raw: the body is read and decoded here, so that every problem (content type, size, JSON,
-      // each field) is reported as one validation_error in the API's own error shape.
-      .handleRaw("createOrder", ({ request }) =>
-        admitted(Effect.gen(function* () {
-          const started = performance.now()
-          const exit = yield* readOrderSubmission(request, { requireKey }).pipe(
-            Effect.flatMap(({ idempotencyKey, request: order }) => checkout.placeOrder(order, idempotencyKey)),
-            Effect.exit
-          )
-          yield* recordOrder(outcomeOf(exit), (performance.now() - started) / 1000)
-          return yield* Exit.match(exit, {
-            onSuccess: ({ order, replayed }) =>
-              HttpServerResponse.json(encodeOrder(order), {
-                status: replayed ? 200 : 201,
-                headers: replayed ? { "idempotent-replayed": "true" } : {}
-              }).pipe(Effect.orDie),
-            onFailure: (cause) =>
-              Option.match(Cause.failureOption(cause), {
-                onSome: errorResponse,
-                onNone: () => internalErrorResponse(cause)
-              })
+    const answer = (exit: Exit.Exit<PlacedOrder, CheckoutError>) =>
+      Exit.match(exit, {
+        onSuccess: ({ order, replayed }) =>
+          HttpServerResponse.json(encodeOrder(order), {
+            status: replayed ? 200 : 201,
+            headers: replayed ? { "idempotent-replayed": "true" } : {}
+          }).pipe(Effect.orDie),
+        onFailure: (cause) =>
+          Option.match(Cause.failureOption(cause), {
+            onSome: errorResponse,
+            onNone: () => internalErrorResponse(cause)
           })
-        }).pipe(Effect.catchAllCause(internalErrorResponse)))
-      )
-      .handle("getOrder", ({ path }) =>
-        checkout.getOrder(path.orderId).pipe(
+      })
+    return OrderRoutes.of({
+      // the body is read and decoded here, so that every problem (content type, size, JSON, each
+      // field) is reported as one validation_error in the API's own error shape
+      createOrder: (request) =>
+        admitted(
+          Effect.suspend(() => {
+            const started = performance.now()
+            return readOrderSubmission(request, { requireKey }).pipe(
+              Effect.flatMap(({ idempotencyKey, request: order }) => checkout.placeOrder(order, idempotencyKey)),
+              Effect.exit,
+              Effect.tap((exit) => recordOrder(outcomeOf(exit), (performance.now() - started) / 1000)),
+              Effect.flatMap(answer)
+            )
+          }).pipe(Effect.catchAllCause(internalErrorResponse))
+        ),
+      getOrder: (orderId) =>
+        checkout.getOrder(orderId).pipe(
+          Effect.flatMap((order) => Effect.orDie(HttpServerResponse.json(encodeOrder(order)))),
           Effect.catchAll(errorResponse),
           Effect.catchAllCause(internalErrorResponse)
         )
-      )
+    })
   })
+)
+
+/** `POST /orders` and `GET /orders/{orderId}` in the `HttpApi`, served by `OrderRoutes`. */
+export const OrdersLive = HttpApiBuilder.group(CheckoutApi, "orders", (handlers) =>
+  Effect.map(OrderRoutes, (routes) =>
+    handlers
+      .handleRaw("createOrder", ({ request }) => routes.createOrder(request))
+      .handle("getOrder", ({ path }) => routes.getOrder(path.orderId))
+  )
 )
 
 /**
@@ -180,5 +214,5 @@ export const MetricsLive = HttpApiBuilder.group(CheckoutApi, "metrics", (handler
   Effect.map(PrometheusMetrics, (metrics) => handlers.handle("metrics", () => metrics.render))
 )
 
-/** Every handler of `CheckoutApi`, needing `Checkout`, `HealthProbe` and `PrometheusMetrics`. */
+/** Every handler of `CheckoutApi`, needing `OrderRoutes`, `HealthProbe` and `PrometheusMetrics`. */
 export const HandlersLive = Layer.mergeAll(OrdersLive, HealthLive, MetricsLive)
