@@ -2,10 +2,10 @@ import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Effect } from "effect"
+import { Effect, FiberRef, HashMap } from "effect"
 import { recordHttpRequest } from "../services/Metrics.js"
 import { randomUUID } from "node:crypto"
-import { withCorrelationId } from "../services/Correlation.js"
+import { setCorrelationId } from "../services/Correlation.js"
 import { internalErrorResponse, methodNotAllowedResponse, routeNotFoundResponse } from "./ErrorResponse.js"
 
 const ACCEPTED_ID = /^[A-Za-z0-9._:\-]{1,128}$/
@@ -41,6 +41,8 @@ export const requestMiddleware = (app: HttpApp.Default): HttpApp.Default =>
     const incoming = request.headers["x-request-id"]
     const correlationId = incoming !== undefined && ACCEPTED_ID.test(incoming) ? incoming : randomUUID()
     const started = performance.now()
+    // the server forks a fiber per request: the id is set on it for good, not scoped
+    yield* setCorrelationId(correlationId)
     const response = yield* app.pipe(
       Effect.catchIf(
         (e: unknown) => e instanceof HttpServerError.RouteNotFound,
@@ -51,22 +53,22 @@ export const requestMiddleware = (app: HttpApp.Default): HttpApp.Default =>
             : routeNotFoundResponse(request.method, request.url)
         }
       ),
-      Effect.catchAllCause(internalErrorResponse),
-      withCorrelationId(correlationId)
+      Effect.catchAllCause(internalErrorResponse)
     )
     const durationMs = performance.now() - started
     const route = routeTemplate(request.url)
     yield* recordHttpRequest(request.method, route, response.status, durationMs / 1000)
     // probes and scrapes come every few seconds: their lines are DEBUG, everything else INFO
     const log = route === "/health" || route === "/health/ready" || route === "/metrics" ? Effect.logDebug : Effect.logInfo
-    yield* log("request").pipe(
-      Effect.annotateLogs({
-        correlationId,
-        method: request.method,
-        route,
-        status: response.status,
-        durationMs: Math.round(durationMs * 10) / 10
-      })
+    // the request's last log line: its annotations are set on the fiber, which ends with it
+    yield* FiberRef.update(FiberRef.currentLogAnnotations, (annotations) =>
+      annotations.pipe(
+        HashMap.set<string, unknown>("method", request.method),
+        HashMap.set<string, unknown>("route", route),
+        HashMap.set<string, unknown>("status", response.status),
+        HashMap.set<string, unknown>("durationMs", (Math.round(durationMs * 10) / 10))
+      )
     )
+    yield* log("request")
     return HttpServerResponse.setHeader(response, "x-request-id", correlationId)
   })

@@ -7,7 +7,9 @@ import {
   Effect,
   Exit,
   Fiber,
+  FiberRef,
   FiberSet,
+  HashMap,
   Layer,
   Metric,
   Option,
@@ -275,7 +277,7 @@ export const makeCheckout = (options: CheckoutOptions) =>
         if (short.length > 0) return yield* Effect.fail(new InsufficientStock({ details: short }))
       }).pipe(traced("Checkout.precheck"))
 
-    /** The saga proper, once the key (if any) is ours. */
+    /** The saga proper, once the key (if any) is ours; on the saga's own fiber (`placeOrder` forks one per order). */
     const run = (request: CreateOrderRequest, scope: KeyScope | undefined) =>
       Effect.gen(function* () {
         const releaseKey = releaseKeyOf(scope)
@@ -297,14 +299,13 @@ export const makeCheckout = (options: CheckoutOptions) =>
           createdAt,
           leaseUntil: new Date(createdAt.getTime() + leaseMs)
         }, scope)
-        // the heartbeat keeps this order's lease until the saga ends; every log line names the order
+        // every later log line names the order (set on the saga's own fiber, which ends with it)
+        yield* FiberRef.update(FiberRef.currentLogAnnotations, HashMap.set<string, unknown>("orderId", orderId))
+        // the heartbeat keeps this order's lease until the saga ends
         return yield* Effect.suspend(() => {
           inFlight.add(orderId)
           return settle(request, scope, orderId, items, total, createdAt)
-        }).pipe(
-          Effect.ensuring(Effect.sync(() => inFlight.delete(orderId))),
-          Effect.annotateLogs({ orderId })
-        )
+        }).pipe(Effect.ensuring(Effect.sync(() => inFlight.delete(orderId))))
       }).pipe(traced("Checkout.saga"))
 
     /** Steps 6-9 for the PENDING order `orderId`: take, charge, confirm; or give back and finish it. */

@@ -1,4 +1,4 @@
-import { Effect, FiberRef } from "effect"
+import { Effect, FiberRef, HashMap } from "effect"
 
 /**
  * The correlation id of the request being served (from `X-Request-Id`, or generated). A FiberRef
@@ -14,3 +14,14 @@ export const currentCorrelationId: Effect.Effect<string> = FiberRef.get(Correlat
 export const withCorrelationId =
   (id: string) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
     effect.pipe(Effect.annotateLogs("correlationId", id), Effect.locally(CorrelationId, id))
+
+/**
+ * Makes `id` the correlation id of the rest of the current fiber, and annotates its logs with it:
+ * `withCorrelationId` without the scope, for a fiber that serves one request and ends with it
+ * (the HTTP server forks one per request), where undoing the change would be work for nothing.
+ */
+export const setCorrelationId = (id: string): Effect.Effect<void> =>
+  Effect.zipRight(
+    FiberRef.set(CorrelationId, id),
+    FiberRef.update(FiberRef.currentLogAnnotations, HashMap.set<string, unknown>("correlationId", id))
+  )
