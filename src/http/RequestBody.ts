@@ -7,6 +7,14 @@ import { CreateOrderRequest, MAX_LINES } from "../domain/Order.js"
 /** The largest `POST /orders` body accepted, in bytes (64 KiB). */
 export const MAX_BODY_BYTES = 64 * 1024
 
+/**
+ * The most bytes of a body the server reads (1 MiB, the platform's `MaxBodySize`, set for every
+ * request by the api's layer): a larger body, with or without a `Content-Length`, makes the
+ * platform close the connection. Well above `MAX_BODY_BYTES`, so that a body a little too large is
+ * read and answered 400.
+ */
+export const READ_LIMIT_BYTES = 16 * MAX_BODY_BYTES
+
 /** `["items", 0, "qty"]` -> `items[0].qty` */
 const fieldName = (path: ReadonlyArray<PropertyKey>): string =>
   path.reduce<string>(
@@ -72,7 +80,8 @@ export interface OrderSubmission {
  * Reads and decodes a `POST /orders` request: JSON content type, at most `MAX_BODY_BYTES`, a body
  * that parses as JSON and decodes as `CreateOrderRequest` (every bad field reported), and the
  * `Idempotency-Key` header (preferred over the body's `idempotencyKey`; both given and different
- * is an error). Fails with `ValidationError`; reads nothing else and writes nothing.
+ * is an error). Fails with `ValidationError`; reads nothing else and writes nothing. The body is
+ * read up to the platform's `MaxBodySize` in context (`READ_LIMIT_BYTES` in the api).
  */
 export const readOrderSubmission = (
   request: HttpServerRequest.HttpServerRequest,
@@ -102,10 +111,9 @@ export const readOrderSubmission = (
     if (declared > MAX_BODY_BYTES) {
       return yield* Effect.fail(invalid("The body is too large", "body", `must be at most ${MAX_BODY_BYTES} bytes`))
     }
-    // The platform tears the connection down when a body passes its limit, so that no answer can
-    // be sent; its limit is set well above ours, and ours is checked once the body is read.
+    // The platform tears the connection down when a body passes its limit (`READ_LIMIT_BYTES`, set
+    // by the server's layer), so that no answer can be sent; ours is checked once the body is read.
     const text = yield* request.text.pipe(
-      HttpServerRequest.withMaxBodySize(Option.some(16 * MAX_BODY_BYTES)),
       Effect.mapError(() => invalid("The body could not be read", "body", `must be at most ${MAX_BODY_BYTES} bytes of UTF-8`))
     )
     if (Buffer.byteLength(text, "utf8") > MAX_BODY_BYTES) {

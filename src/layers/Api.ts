@@ -1,14 +1,17 @@
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
+import * as FileSystem from "@effect/platform/FileSystem"
 import type * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { Config, Effect, Layer } from "effect"
+import { Config, Effect, Layer, Option } from "effect"
 import { createServer } from "node:http"
 import { CheckoutApi } from "../http/Api.js"
 import { HandlersLive, OrderRoutes, OrderRoutesLive, type OrderRoutesService, VERSION } from "../http/Handlers.js"
 import { requestMiddleware } from "../http/Middleware.js"
+import { READ_LIMIT_BYTES } from "../http/RequestBody.js"
 import { DatabaseLive } from "./Database.js"
 import { LoggingLive } from "./Logging.js"
 import { TelemetryLive } from "./Telemetry.js"
@@ -96,16 +99,19 @@ const withOrderRoutes =
 
 /**
  * The HTTP API (`CheckoutApi`) with `/openapi.json` and the API reference at `/docs`, served by
- * whatever `HttpServer` is provided, every request through `requestMiddleware`; needs `Checkout`
- * and `HealthProbe`.
+ * whatever `HttpServer` is provided, every request through `requestMiddleware` (the API's
+ * middleware, around the router and the fast order routes); needs `Checkout` and `HealthProbe`.
  */
-export const HttpApiLive = Layer.unwrapEffect(
-  Effect.map(OrderRoutes, (routes) => HttpApiBuilder.serve((api) => requestMiddleware(withOrderRoutes(routes)(api))))
-).pipe(
+export const HttpApiLive = HttpApiBuilder.serve().pipe(
+  Layer.provide(
+    HttpApiBuilder.middleware(Effect.map(OrderRoutes, (routes) => (api: HttpApp.Default) => requestMiddleware(withOrderRoutes(routes)(api))))
+  ),
   Layer.provide(LazyDocsLive),
   Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
   Layer.provide(HttpApiBuilder.api(CheckoutApi).pipe(Layer.provide(HandlersLive))),
-  Layer.provide(OrderRoutesLive)
+  Layer.provide(OrderRoutesLive),
+  // every request's body is read up to READ_LIMIT_BYTES (set here once, not per request)
+  Layer.provide(Layer.succeed(HttpIncomingMessage.MaxBodySize, Option.some(FileSystem.Size(READ_LIMIT_BYTES))))
 )
 
 /**

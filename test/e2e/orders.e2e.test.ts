@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto"
+import { request as httpRequest } from "node:http"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import {
   addFault,
@@ -178,6 +179,51 @@ describe.each(e2eDatabases)("placing orders end to end (api + fake inventory pro
       expect(fields).toContain(c.field)
     }
     expect(await stockOf(inventory.url, a)).toBe(3)
+    const ok = await request(`${api.url}/orders`, { body: orderBody([[a, 1, 1]]) })
+    expect(ok.status).toBe(201)
+  })
+
+  it("the order routes answer alike in every form of their URLs (the fast path and the router); a wrong method is 405", async () => {
+    const a = await newBook(inventory.url, 10)
+    for (const path of ["/orders", "/orders/", "//orders", "/orders?source=web"]) {
+      const res = await request(`${api.url}${path}`, { body: orderBody([[a, 1, 2]]) })
+      expect({ path, status: res.status }).toEqual({ path, status: 201 })
+      const orderId = (res.body as { orderId: string }).orderId
+      for (const form of [`/orders/${orderId}`, `/orders/${orderId}/`, `/orders/${orderId}?x=1`, `//orders/${orderId}`]) {
+        const read = await request(`${api.url}${form}`)
+        expect({ form, status: read.status }).toEqual({ form, status: 200 })
+        expect(read.body).toMatchObject({ orderId, status: "CONFIRMED", total: 2 })
+      }
+    }
+    expect(await stockOf(inventory.url, a)).toBe(6)
+    for (const [method, path, allowed] of [["PUT", "/orders", "POST"], ["GET", "/orders", "POST"], ["DELETE", `/orders/${randomUUID()}`, "GET"]] as const) {
+      const res = await request(`${api.url}${path}`, { method })
+      expect({ method, path, status: res.status }).toEqual({ method, path, status: 405 })
+      expect(res.body).toMatchObject({ error: "method_not_allowed", message: expect.stringContaining(`use ${allowed}`) })
+    }
+  })
+
+  it("a body past the 1 MiB read limit closes the connection unanswered and writes nothing; the api keeps serving", async () => {
+    const a = await newBook(inventory.url, 5)
+    const outcome = await new Promise<string>((resolve) => {
+      const req = httpRequest(`${api.url}/orders`, { method: "POST", headers: { "content-type": "application/json" } }, (res) =>
+        resolve(`answered ${res.statusCode ?? 0}`)
+      )
+      req.on("error", (e: NodeJS.ErrnoException) => resolve(`closed ${e.code ?? e.message}`))
+      // chunked, so no Content-Length tells the api in advance: 2 MiB of one JSON string
+      const chunk = "x".repeat(64 * 1024)
+      let sent = 0
+      const write = (): void => {
+        while (sent < 32) {
+          sent++
+          if (!req.write(sent === 1 ? `{"userId":"${chunk}` : chunk)) return void req.once("drain", write)
+        }
+        req.end()
+      }
+      write()
+    })
+    expect(outcome).toMatch(/^closed /)
+    expect(await stockOf(inventory.url, a)).toBe(5)
     const ok = await request(`${api.url}/orders`, { body: orderBody([[a, 1, 1]]) })
     expect(ok.status).toBe(201)
   })
