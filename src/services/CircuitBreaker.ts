@@ -1,4 +1,4 @@
-import { Clock, Config, Context, Duration, Effect, Layer, Ref } from "effect"
+import { Config, Context, Duration, Effect, Layer } from "effect"
 import { UpstreamUnavailable } from "../domain/Errors.js"
 import { type InventoryClientService } from "./InventoryClient.js"
 
@@ -61,60 +61,79 @@ interface Internal {
 export const makeCircuitBreaker = (options: CircuitBreakerOptions): Effect.Effect<CircuitBreakerService> =>
   Effect.gen(function* () {
     const cooldownMs = Duration.toMillis(options.cooldown)
-    const ref = yield* Ref.make<Internal>({ state: "closed", failures: 0, openedAt: 0, trialAt: 0 })
+    // Plain state, read and changed only inside single synchronous steps: every call of every
+    // order passes through here, and while the breaker is closed without failures (nearly always)
+    // neither a guard nor a success needs the clock or anything else.
+    let s: Internal = { state: "closed", failures: 0, openedAt: 0, trialAt: 0 }
 
-    const guard = Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      Ref.modify(ref, (s): readonly [number, Internal] => {
-        switch (s.state) {
-          case "closed":
-            return [0, s]
-          case "open":
-            if (now - s.openedAt >= cooldownMs) return [0, { ...s, state: "half_open", trialAt: now }]
-            return [Math.ceil((cooldownMs - (now - s.openedAt)) / 1000), s]
-          case "half_open":
-            // one trial at a time; a trial that never reported back gives way after a cool-down
-            if (now - s.trialAt >= cooldownMs) return [0, { ...s, trialAt: now }]
-            return [Math.ceil((cooldownMs - (now - s.trialAt)) / 1000), s]
-        }
-      }).pipe(
-        Effect.flatMap((retryAfter) =>
-          retryAfter === 0
-            ? Effect.void
-            : Effect.fail(
-                new UpstreamUnavailable({
-                  reason: "the inventory service is failing; the circuit breaker is open",
-                  retryAfterSeconds: Math.max(1, retryAfter)
-                })
-              )
-        )
-      )
+    /** The seconds until a call may be tried (0: now), taking the half-open trial when it is due. */
+    const admit = (now: number): number => {
+      switch (s.state) {
+        case "closed":
+          return 0
+        case "open":
+          if (now - s.openedAt >= cooldownMs) {
+            s = { ...s, state: "half_open", trialAt: now }
+            return 0
+          }
+          return Math.ceil((cooldownMs - (now - s.openedAt)) / 1000)
+        case "half_open":
+          // one trial at a time; a trial that never reported back gives way after a cool-down
+          if (now - s.trialAt >= cooldownMs) {
+            s = { ...s, trialAt: now }
+            return 0
+          }
+          return Math.ceil((cooldownMs - (now - s.trialAt)) / 1000)
+      }
+    }
+
+    const guard = Effect.suspend(() =>
+      s.state === "closed"
+        ? Effect.void
+        : Effect.clockWith((clock) => {
+            const retryAfter = admit(clock.unsafeCurrentTimeMillis())
+            return retryAfter === 0
+              ? Effect.void
+              : Effect.fail(
+                  new UpstreamUnavailable({
+                    reason: "the inventory service is failing; the circuit breaker is open",
+                    retryAfterSeconds: Math.max(1, retryAfter)
+                  })
+                )
+          })
     )
 
+    /** The state `outcome` moves the breaker to, if it changes; `s` updated. */
+    const transition = (outcome: "success" | "failure", now: number): BreakerState | undefined => {
+      if (outcome === "success") {
+        const changed = s.state === "closed" ? undefined : "closed"
+        s = { state: "closed", failures: 0, openedAt: 0, trialAt: 0 }
+        return changed
+      }
+      const failures = s.failures + 1
+      if (s.state === "half_open" || (s.state === "closed" && failures >= options.failureThreshold)) {
+        s = { state: "open", failures, openedAt: now, trialAt: 0 }
+        return "open"
+      }
+      s = { ...s, failures }
+      return undefined
+    }
+
     const record = (outcome: "success" | "failure") =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Ref.modify(ref, (s): readonly [BreakerState | undefined, Internal] => {
-          if (outcome === "success") {
-            return s.state === "closed" && s.failures === 0
-              ? [undefined, s]
-              : [s.state === "closed" ? undefined : "closed", { state: "closed", failures: 0, openedAt: 0, trialAt: 0 }]
-          }
-          const failures = s.failures + 1
-          if (s.state === "half_open" || (s.state === "closed" && failures >= options.failureThreshold)) {
-            return ["open", { state: "open", failures, openedAt: now, trialAt: 0 }]
-          }
-          return [undefined, { ...s, failures }]
-        })
-      ).pipe(
-        Effect.flatMap((changed) =>
-          changed === undefined
-            ? Effect.void
-            : (changed === "open" ? Effect.logWarning : Effect.logInfo)("inventory circuit breaker changed state").pipe(
-                Effect.annotateLogs({ circuitBreaker: changed })
-              )
-        )
+      Effect.suspend(() =>
+        outcome === "success" && s.state === "closed" && s.failures === 0
+          ? Effect.void
+          : Effect.clockWith((clock) => {
+              const changed = transition(outcome, clock.unsafeCurrentTimeMillis())
+              return changed === undefined
+                ? Effect.void
+                : (changed === "open" ? Effect.logWarning : Effect.logInfo)("inventory circuit breaker changed state").pipe(
+                    Effect.annotateLogs({ circuitBreaker: changed })
+                  )
+            })
       )
 
-    const snapshot = Effect.map(Ref.get(ref), (s): BreakerSnapshot => ({ state: s.state, consecutiveFailures: s.failures }))
+    const snapshot = Effect.sync((): BreakerSnapshot => ({ state: s.state, consecutiveFailures: s.failures }))
     return { guard, record, snapshot }
   })
 
