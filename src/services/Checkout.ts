@@ -1,6 +1,5 @@
 import {
   Cause,
-  Clock,
   Config,
   Context,
   Duration,
@@ -218,7 +217,7 @@ export const makeCheckout = (options: CheckoutOptions) =>
     const breaker = yield* CircuitBreaker
     const crash = yield* CrashPoints
 
-    const now = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms))
+    const now = Effect.clockWith((clock) => Effect.succeed(new Date(clock.unsafeCurrentTimeMillis())))
     const leaseMs = Duration.toMillis(options.lease)
 
     // The sagas' heartbeat: while a saga lives its order stays in `inFlight`, and every third of a

@@ -1,5 +1,4 @@
 import {
-  Clock,
   Config,
   Context,
   Duration,
@@ -362,17 +361,6 @@ export const makeInventoryClient = (
       return headers
     }
 
-    /** Counts and times one attempt in `checkout_inventory_requests_total` and its histogram. */
-    const measured = (operation: InventoryOperation) => (sent: Effect.Effect<InventoryResponse, AttemptFailure>) =>
-      Effect.suspend(() => {
-        const started = performance.now()
-        const seconds = () => (performance.now() - started) / 1000
-        return Effect.tapBoth(sent, {
-          onFailure: (f) => recordInventoryRequest(operation, attemptStatus(f), seconds()),
-          onSuccess: ({ status }) => recordInventoryRequest(operation, String(status), seconds())
-        })
-      })
-
     /**
      * One request within `deadlineAt` (epoch ms): waits for a bulkhead slot (`Busy`, nothing sent,
      * when none comes free in time), sends, and classifies the outcome. Succeeds with a 2xx
@@ -384,12 +372,12 @@ export const makeInventoryClient = (
       extraHeaders: Readonly<Record<string, string>>,
       deadlineAt: number
     ): Effect.Effect<unknown, AttemptFailure> =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        const left = deadlineAt - now
+      Effect.clockWith((clock) => {
+        const left = deadlineAt - clock.unsafeCurrentTimeMillis()
         if (left <= 0) return Effect.fail(expired)
         // the attempt's timeout is what is left once the slot is held, at most the per-attempt timeout
-        const send = Effect.flatMap(Clock.currentTimeMillis, (held) => {
-          const leftNow = deadlineAt - held
+        const send = Effect.suspend(() => {
+          const leftNow = deadlineAt - clock.unsafeCurrentTimeMillis()
           if (leftNow <= 0) return Effect.fail(expired)
           const timeoutMs = Math.min(requestTimeoutMs, leftNow)
           const atDeadline = timeoutMs < requestTimeoutMs
@@ -405,7 +393,26 @@ export const makeInventoryClient = (
         return bulkhead.withSlot(Duration.millis(left), noSlot)(send)
       })
 
-    /** One request through the transport, its outcome classified, counted and timed. */
+    /** What a transport failure means for an attempt. */
+    const transportFailure = (e: InventoryTransportError, timedOut: AttemptFailure): AttemptFailure =>
+      e.timedOut
+        ? timedOut
+        : e.code !== undefined && REFUSED_CODES.has(e.code)
+        ? { _tag: "Refused", reason: e.code }
+        : { _tag: "Broken", reason: e.code ?? e.message }
+
+    /** What an answer's status means for an attempt: `undefined` for a 2xx. */
+    const statusFailure = ({ body, status }: InventoryResponse): AttemptFailure | undefined =>
+      status >= 500
+        ? { _tag: "ServerError", status, reason: `status ${status}: ${detailOf(body)}` }
+        : status >= 400
+        ? { _tag: "ClientError", status, detail: detailOf(body) }
+        : undefined
+
+    /**
+     * One request through the transport, its outcome classified, and counted and timed in
+     * `checkout_inventory_requests_total` and its histogram.
+     */
     const sendOnce = (
       operation: InventoryOperation,
       request: Omit<InventoryRequest, "headers" | "timeoutMs">,
@@ -413,28 +420,23 @@ export const makeInventoryClient = (
       timeoutMs: number,
       timedOut: AttemptFailure
     ): Effect.Effect<unknown, AttemptFailure> =>
-      Effect.withFiberRuntime<InventoryResponse, InventoryTransportError>((fiber) =>
-        transport.send({ ...request, headers: headersFor(fiber, extraHeaders), timeoutMs })
-      ).pipe(
-        Effect.catchTag("InventoryTransportError", (e): Effect.Effect<never, AttemptFailure> =>
-          Effect.fail(
-            e.timedOut
-              ? timedOut
-              : e.code !== undefined && REFUSED_CODES.has(e.code)
-              ? { _tag: "Refused", reason: e.code }
-              : { _tag: "Broken", reason: e.code ?? e.message }
-          )
-        ),
-        Effect.flatMap((response): Effect.Effect<InventoryResponse, AttemptFailure> => {
-          const { body, status } = response
-          if (status >= 500) return Effect.fail({ _tag: "ServerError", status, reason: `status ${status}: ${detailOf(body)}` })
-          if (status >= 400) return Effect.fail({ _tag: "ClientError", status, detail: detailOf(body) })
-          return Effect.succeed(response)
-        }),
-        measured(operation),
-        Effect.map((response) => response.body),
-        traced(`InventoryClient.http.${operation}`, { kind: "client" })
-      )
+      Effect.withFiberRuntime<unknown, AttemptFailure>((fiber) => {
+        const started = performance.now()
+        const seconds = () => (performance.now() - started) / 1000
+        return Effect.matchEffect(transport.send({ ...request, headers: headersFor(fiber, extraHeaders), timeoutMs }), {
+          onFailure: (e) => {
+            const failure = transportFailure(e, timedOut)
+            return Effect.zipRight(recordInventoryRequest(operation, attemptStatus(failure), seconds()), Effect.fail(failure))
+          },
+          onSuccess: (response) => {
+            const failure = statusFailure(response)
+            return Effect.zipRight(
+              recordInventoryRequest(operation, String(response.status), seconds()),
+              failure === undefined ? Effect.succeed(response.body) : Effect.fail(failure)
+            )
+          }
+        })
+      }).pipe(traced(`InventoryClient.http.${operation}`, { kind: "client" }))
 
     const readFailure = (f: AttemptFailure): ReadError => {
       switch (f._tag) {
@@ -461,8 +463,8 @@ export const makeInventoryClient = (
       retryable: (f: AttemptFailure) => boolean,
       decode: (body: unknown) => Either.Either<A, unknown>
     ): Effect.Effect<A, AttemptFailure> =>
-      Effect.flatMap(Clock.currentTimeMillis, (start) =>
-        attempt(operation, request, extraHeaders, start + deadlineMs).pipe(retryWhen(retryable))
+      Effect.clockWith((clock) =>
+        attempt(operation, request, extraHeaders, clock.unsafeCurrentTimeMillis() + deadlineMs).pipe(retryWhen(retryable))
       ).pipe(
         Effect.flatMap((body) =>
           Either.match(decode(body), {
@@ -582,12 +584,13 @@ export const makeInventoryClient = (
       if (!Number.isInteger(change) || change === 0) {
         return Effect.die(new Error(`adjust needs a non-zero integer change, got ${change}`))
       }
-      return Effect.flatMap(Clock.currentTimeMillis, (startedMs) =>
-        Effect.catchAll(sendAdjust(bookId, change, note), (failure) => {
+      return Effect.clockWith((clock) => {
+        const startedMs = clock.unsafeCurrentTimeMillis()
+        return Effect.catchAll(sendAdjust(bookId, change, note), (failure) => {
           const final = settled(bookId, failure)
           return final !== undefined ? Effect.fail(final) : settleUnknown(bookId, change, note, new Date(startedMs), failure)
         })
-      ).pipe(traced("InventoryClient.adjust"))
+      }).pipe(traced("InventoryClient.adjust"))
     }
 
     return { getStock, adjust, findAdjustment } satisfies InventoryClientService

@@ -1,5 +1,5 @@
 import { SqlClient, type Statement } from "@effect/sql"
-import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
+import { Context, Effect, Layer, Option, Schema } from "effect"
 import { DbInt } from "./SqlColumns.js"
 import { BookId, OrderId, UserId } from "../domain/Ids.js"
 import { Cents, Currency } from "../domain/Money.js"
@@ -101,7 +101,7 @@ const chunksOf = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray
   return chunks
 }
 
-const nowIso = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
+const nowIso = Effect.clockWith((clock) => Effect.succeed(new Date(clock.unsafeCurrentTimeMillis()).toISOString()))
 
 
 const OrderRow = Schema.Struct({
