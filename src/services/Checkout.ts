@@ -200,6 +200,9 @@ const awaitInOrder = <A, E>(fibers: ReadonlyArray<Fiber.RuntimeFiber<A, E>>): Ef
     return next(0)
   })
 
+/** How a confirm that failed is tried again: up to 5 more times, after 50 ms and doubling. */
+const confirmRetry = Schedule.exponential(Duration.millis(50)).pipe(Schedule.intersect(Schedule.recurs(5)))
+
 /** Why a take or payment failed, before the order's final state is decided. */
 type SagaFailure = CheckoutError
 
@@ -457,11 +460,14 @@ export const makeCheckout = (options: CheckoutOptions) =>
         const answer = scope === undefined
           ? undefined
           : { scope, status: 201, body: encodeStored({ outcome: "confirmed", order } satisfies StoredOutcome) }
-        yield* orders.confirm(orderId, event, confirmedAt, answer).pipe(
-          Effect.sandbox,
-          Effect.retry(Schedule.exponential(Duration.millis(50)).pipe(Schedule.intersect(Schedule.recurs(5)))),
-          Effect.unsandbox
-        )
+        // (the retry's schedule is set up only once a confirm has failed, as nearly none does; it goes
+        // on from that failure: its first run replays it, so the attempts and delays are as ever)
+        const confirm = orders.confirm(orderId, event, confirmedAt, answer)
+        yield* Effect.catchAllCause(confirm, (first) => {
+          let replayed = false
+          const again = Effect.suspend(() => (replayed ? confirm : ((replayed = true), Effect.failCause(first))))
+          return again.pipe(Effect.sandbox, Effect.retry(confirmRetry), Effect.unsandbox)
+        })
         yield* Effect.logInfo("order confirmed")
         return { order, replayed: false } satisfies PlacedOrder
       })

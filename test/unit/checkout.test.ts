@@ -9,9 +9,14 @@ import {
   IdempotencyStore,
   InMemoryInventory,
   OrderRepo,
+  InMemoryDatabaseLayer,
   ScriptedPayments,
-  testCheckoutLayer
+  TestCircuitBreaker,
+  testCheckoutLayer,
+  TestRepositories
 } from "../../src/testing.js"
+import { makeCheckout } from "../../src/services/Checkout.js"
+import { NoCrashPoints } from "../../src/services/CrashPoints.js"
 import { testDatabases } from "../support/databases.js"
 import { waitFor } from "../support/process.js"
 import { fingerprint } from "../../src/domain/Fingerprint.js"
@@ -346,4 +351,53 @@ describe.each(testDatabases)("Checkout idempotency [$name]", (db) => {
       expect(a.order.orderId).not.toBe(b.order.orderId)
       expect(yield* (yield* InMemoryInventory).stockOf(A)).toBe(3)
     }).pipe(Effect.provide(testCheckoutLayer({ database: db.layer(), stock: { [A]: 5 } }))))
+})
+
+describe("Checkout saga: a confirm that fails", () => {
+  /** The saga on an order repository whose first `failures` confirms die (the database refusing the commit). */
+  const withFailingConfirms = (failures: number) => {
+    let confirms = 0
+    const FailingConfirms = Layer.effect(
+      OrderRepo,
+      Effect.map(OrderRepo, (repo) =>
+        OrderRepo.of({
+          ...repo,
+          confirm: (...args) =>
+            Effect.suspend(() => (++confirms <= failures ? Effect.die(new Error("the database refused the commit")) : repo.confirm(...args)))
+        })
+      )
+    )
+    const layer = Layer.scoped(Checkout, makeCheckout({ shutdownGrace: Duration.seconds(1), lease: Duration.seconds(30) })).pipe(
+      Layer.provide(FailingConfirms),
+      Layer.provideMerge(
+        Layer.mergeAll(InMemoryInventory.layer({ [A]: 10 }), ScriptedPayments.layer([]), TestRepositories, TestCircuitBreaker, NoCrashPoints)
+      ),
+      Layer.provideMerge(InMemoryDatabaseLayer)
+    )
+    return { layer, confirms: () => confirms }
+  }
+
+  it.live("is tried again after 50 ms, then 100 ms: the third try confirms the order, stock taken once", () => {
+    const { confirms, layer } = withFailingConfirms(2)
+    return Effect.gen(function* () {
+      const started = Date.now()
+      const placed = yield* (yield* Checkout).placeOrder(order([[A, 2, 5]]), Option.some("retry-1"))
+      expect(placed.order.status).toBe("CONFIRMED")
+      expect(confirms()).toBe(3)
+      expect(Date.now() - started).toBeGreaterThanOrEqual(140)
+      expect(yield* (yield* InMemoryInventory).stockOf(A)).toBe(8)
+      expect((yield* (yield* Checkout).getOrder(placed.order.orderId)).status).toBe("CONFIRMED")
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.live("six failed tries (the first and 5 retries) fail the saga; the order stays PENDING for recovery", () => {
+    const { confirms, layer } = withFailingConfirms(100)
+    return Effect.gen(function* () {
+      const exit = yield* Effect.exit((yield* Checkout).placeOrder(order([[A, 1, 5]]), Option.some("retry-2")))
+      expect(Exit.isFailure(exit)).toBe(true)
+      expect(confirms()).toBe(6)
+      const [row] = yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ status: string }>`SELECT status FROM orders`)
+      expect(row?.status).toBe("PENDING")
+    }).pipe(Effect.provide(layer))
+  })
 })
