@@ -127,7 +127,18 @@ export const makeBulkhead = (slots: number): Effect.Effect<Bulkhead> =>
       <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | E2, R> =>
         Effect.clockWith((clock) =>
           Effect.uninterruptibleMask((restore) => {
-            const run = restore(effect).pipe(Effect.ensuring(Effect.sync(release)))
+            // inside this uninterruptible region the slot is given back as `effect` ends, however it
+            // ends (an interruption is a failure here): no second region is needed, as `ensuring` makes
+            const run = Effect.matchCauseEffect(restore(effect), {
+              onFailure: (cause) => {
+                release()
+                return Effect.failCause(cause)
+              },
+              onSuccess: (a) => {
+                release()
+                return Effect.succeed(a)
+              }
+            })
             if (free > 0) {
               free--
               return run
