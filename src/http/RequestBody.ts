@@ -1,4 +1,6 @@
-import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as NodeStream from "@effect/platform-node/NodeStream"
+import { IncomingMessage } from "node:http"
 import { Effect, Either, Option, ParseResult, Schema } from "effect"
 import { type FieldIssue, ValidationError } from "../domain/Errors.js"
 import { IdempotencyKey } from "../domain/Ids.js"
@@ -67,6 +69,20 @@ const nestsDeeperThan = (value: unknown, limit: number): boolean => {
 const invalid = (message: string, field: string, problem: string) =>
   new ValidationError({ message, details: [{ field, message: problem }] })
 
+/**
+ * A request's body as UTF-8 text, at most `READ_LIMIT_BYTES` (past it the read fails and the
+ * connection is closed). Read straight off Node's request when there is one, with the platform's
+ * Node stream reader; the platform's `request.text` memoizes the read in a fiber of its own, work
+ * that a body read once does not need (a fiber run, a deferred and a diff of every fiber ref per
+ * request: ~1.5% of the api's CPU at 1-line@32). Any other request: `request.text`.
+ */
+const bodyText = (request: HttpServerRequest.HttpServerRequest): Effect.Effect<string, unknown> => {
+  const source = request.source
+  return source instanceof IncomingMessage
+    ? NodeStream.toString(() => source, { maxBytes: READ_LIMIT_BYTES, onFailure: (error) => error })
+    : request.text
+}
+
 const decodeRequest = Schema.decodeUnknownEither(CreateOrderRequest, { errors: "all", onExcessProperty: "error" })
 const decodeKey = Schema.decodeUnknownEither(IdempotencyKey)
 
@@ -113,7 +129,7 @@ export const readOrderSubmission = (
     }
     // The platform tears the connection down when a body passes its limit (`READ_LIMIT_BYTES`, set
     // by the server's layer), so that no answer can be sent; ours is checked once the body is read.
-    const text = yield* request.text.pipe(
+    const text = yield* bodyText(request).pipe(
       Effect.mapError(() => invalid("The body could not be read", "body", `must be at most ${MAX_BODY_BYTES} bytes of UTF-8`))
     )
     if (Buffer.byteLength(text, "utf8") > MAX_BODY_BYTES) {
