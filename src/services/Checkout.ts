@@ -51,7 +51,7 @@ import {
 import { OrderRepo } from "./OrderRepo.js"
 import type { OutboxEvent } from "./Outbox.js"
 import { PaymentGateway } from "./PaymentGateway.js"
-import { traced } from "./Tracing.js"
+import { tracedWhereBuilt } from "./Tracing.js"
 
 /** What `placeOrder` answers: the order, and whether it is a replay of an earlier request's. */
 export interface PlacedOrder {
@@ -215,6 +215,7 @@ export const makeCheckout = (options: CheckoutOptions) =>
   Effect.gen(function* () {
     const inventory = yield* InventoryClient
     const payments = yield* PaymentGateway
+    const traced = yield* tracedWhereBuilt
     const orders = yield* OrderRepo
     const keys = yield* IdempotencyStore
     const breaker = yield* CircuitBreaker

@@ -3,7 +3,7 @@ import { Config, Context, Duration, Effect, Layer, Option, Schema } from "effect
 import { DbInt } from "./SqlColumns.js"
 import { OrderId as OrderIdSchema, type OrderId } from "../domain/Ids.js"
 import { makeSqlRunner, type SqlSteps } from "./SqlSteps.js"
-import { traced } from "./Tracing.js"
+import { tracedWhereBuilt } from "./Tracing.js"
 
 /** Who used a key, and for what: keys are scoped to the user; the fingerprint identifies the request. */
 export interface KeyScope {
@@ -110,6 +110,7 @@ export const makeIdempotencyStore = (options: IdempotencyOptions) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const runner = yield* makeSqlRunner
+    const traced = yield* tracedWhereBuilt
     const ttlMs = Duration.toMillis(options.ttl)
 
     function* claimOnce(scope: KeyScope, now: Date): SqlSteps<Option.Option<ClaimResult>> {

@@ -16,7 +16,7 @@ import type { BookId } from "../domain/Ids.js"
 import { makeBulkhead } from "./Bulkhead.js"
 import { CorrelationId } from "./Correlation.js"
 import { recordInventoryRequest } from "./Metrics.js"
-import { traced } from "./Tracing.js"
+import { tracedWhereBuilt } from "./Tracing.js"
 import {
   type InventoryRequest,
   type InventoryResponse,
@@ -317,6 +317,7 @@ export const makeInventoryClient = (
   Effect.gen(function* () {
     const transport = yield* InventoryTransport
     const bulkhead = yield* makeBulkhead(options.maxConcurrency)
+    const traced = yield* tracedWhereBuilt
     const retrySchedule = Schedule.exponential(options.retryBaseDelay, 2).pipe(
       Schedule.jittered,
       Schedule.intersect(Schedule.recurs(options.retryAttempts))

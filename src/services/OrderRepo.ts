@@ -7,7 +7,7 @@ import { Order, OrderItem, OrderStatus, PaymentState, StockState } from "../doma
 import { IdempotencyStore, type KeyScope } from "./IdempotencyStore.js"
 import { Outbox, type OutboxEvent } from "./Outbox.js"
 import { makeSqlRunner, type SqlSteps } from "./SqlSteps.js"
-import { traced } from "./Tracing.js"
+import { tracedWhereBuilt } from "./Tracing.js"
 
 /** An order about to be stored: PENDING, with its priced lines. */
 export interface NewOrder {
@@ -137,6 +137,7 @@ export const OrderRepoLive = Layer.effect(
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const outbox = yield* Outbox
+    const traced = yield* tracedWhereBuilt
     const keys = yield* IdempotencyStore
 
     const runner = yield* makeSqlRunner
