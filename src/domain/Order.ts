@@ -88,6 +88,23 @@ export class Order extends Schema.Class<Order>("Order")({
   createdAt: Schema.Date
 }) {}
 
+const encodeOrderOnce = Schema.encodeSync(Order)
+const encodedOrders = new WeakMap<Order, typeof Order.Encoded>()
+
+/**
+ * An order in its JSON form (`Order`'s encoded side: amounts in decimal units, `createdAt` as ISO
+ * text), encoded once per `Order` object and remembered while the object lives: a new order is
+ * both stored for its idempotency key's replay and sent as the response. The result is shared:
+ * read it, do not change it.
+ */
+export const encodeOrder = (order: Order): typeof Order.Encoded => {
+  const known = encodedOrders.get(order)
+  if (known !== undefined) return known
+  const encoded = encodeOrderOnce(order)
+  encodedOrders.set(order, encoded)
+  return encoded
+}
+
 /**
  * Totals of a decoded request, in cents: per line and for the order. The lines were validated
  * when the request was decoded, and the largest total (100 lines x 10,000 copies x 99,999,999

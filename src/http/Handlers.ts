@@ -3,7 +3,7 @@ import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Cause, Config, Context, DateTime, Effect, Either, Exit, Layer, Option, Schema } from "effect"
 import type { CheckoutError } from "../domain/Errors.js"
-import { Order } from "../domain/Order.js"
+import { encodeOrder } from "../domain/Order.js"
 import { Checkout, type PlacedOrder } from "../services/Checkout.js"
 import { type OrderOutcome, recordOrder } from "../services/Metrics.js"
 import { PrometheusMetrics } from "../layers/Telemetry.js"
@@ -29,7 +29,6 @@ export const MaxOrdersInFlight = Config.integer("MAX_ORDERS_IN_FLIGHT").pipe(
 /** `REQUIRE_IDEMPOTENCY_KEY` (false): when true, `POST /orders` without a key is a 400. */
 export const RequireIdempotencyKey = Config.boolean("REQUIRE_IDEMPOTENCY_KEY").pipe(Config.withDefault(false))
 
-const encodeOrder = Schema.encodeSync(Order)
 
 /** The `outcome` label of an order request's metrics. */
 const outcomeOf = (exit: Exit.Exit<PlacedOrder, CheckoutError>): OrderOutcome =>

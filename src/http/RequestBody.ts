@@ -104,7 +104,9 @@ export const readOrderSubmission = (
   options: { readonly requireKey: boolean }
 ): Effect.Effect<OrderSubmission, ValidationError> =>
   Effect.gen(function* () {
-    const [mediaType, ...parameters] = (request.headers["content-type"] ?? "").split(";")
+    // (the platform builds the headers object anew at every read of `request.headers`)
+    const headers = request.headers
+    const [mediaType, ...parameters] = (headers["content-type"] ?? "").split(";")
     const contentType = mediaType?.trim().toLowerCase() ?? ""
     const charset = parameters
       .map((p) => p.trim().toLowerCase())
@@ -123,7 +125,7 @@ export const readOrderSubmission = (
         )
       )
     }
-    const declared = Number(request.headers["content-length"] ?? "0")
+    const declared = Number(headers["content-length"] ?? "0")
     if (declared > MAX_BODY_BYTES) {
       return yield* Effect.fail(invalid("The body is too large", "body", `must be at most ${MAX_BODY_BYTES} bytes`))
     }
@@ -158,7 +160,7 @@ export const readOrderSubmission = (
     }
     const order = decoded.right
 
-    const header = request.headers["idempotency-key"]
+    const header = headers["idempotency-key"]
     let key = Option.fromNullable(order.idempotencyKey)
     if (header !== undefined) {
       const fromHeader = decodeKey(header)

@@ -33,6 +33,7 @@ import { OrderId } from "../domain/Ids.js"
 import { type Cents, centsToNumber, Currency } from "../domain/Money.js"
 import {
   type CreateOrderRequest,
+  encodeOrder,
   Order,
   type OrderItem,
   priceLines,
@@ -460,7 +461,7 @@ export const makeCheckout = (options: CheckoutOptions) =>
         // Step 9, in the same transaction: the response the key replays.
         const answer = scope === undefined
           ? undefined
-          : { scope, status: 201, body: encodeStored({ outcome: "confirmed", order } satisfies StoredOutcome) }
+          : { scope, status: 201, body: { outcome: "confirmed", order: encodeOrder(order) } satisfies typeof StoredOutcome.Encoded }
         // (the retry's schedule is set up only once a confirm has failed, as nearly none does; it goes
         // on from that failure: its first run replays it, so the attempts and delays are as ever)
         const confirm = orders.confirm(orderId, event, confirmedAt, answer)
