@@ -7,6 +7,7 @@
  * STACK_API_PORT, STACK_INVENTORY_PORT, STACK_WORKER_PORT and DATABASE_URL.
  */
 import { type ChildProcess, spawn } from "node:child_process"
+import { createServer } from "node:net"
 import { createInterface } from "node:readline"
 import { Schema } from "effect"
 
@@ -69,6 +70,26 @@ const waitFor = async (url: string, timeoutMs: number) => {
     await new Promise((r) => setTimeout(r, 200))
   }
   return false
+}
+
+/** Whether something already listens on `port` (another stack, say): then its health would pass for ours. */
+const inUse = (port: string) =>
+  new Promise<boolean>((resolve) => {
+    const probe = createServer()
+    probe.once("error", () => resolve(true))
+    probe.listen(Number(port), "0.0.0.0", () => probe.close(() => resolve(false)))
+  })
+const busy: Array<string> = []
+for (const [name, port] of [["STACK_API_PORT", apiPort], ["STACK_INVENTORY_PORT", inventoryPort], ["STACK_WORKER_PORT", workerPort]] as const) {
+  if (await inUse(port)) busy.push(`port ${port} (${name})`)
+}
+if (busy.length > 0) {
+  process.stdout.write(
+    `cannot start the stack: ${busy.join(", ")} already in use (another stack?).\n` +
+      "Stop it, or choose free ports with STACK_API_PORT, STACK_INVENTORY_PORT and STACK_WORKER_PORT\n" +
+      "(and another DATABASE_URL, e.g. sqlite:///./checkout-2.db, so that the two stacks do not share a database).\n"
+  )
+  process.exit(1)
 }
 
 start("inventory", "src/bin/fake-inventory.ts", { PORT: inventoryPort })
