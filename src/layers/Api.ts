@@ -89,10 +89,13 @@ const withOrderRoutes =
   (api: HttpApp.Default): HttpApp.Default =>
     Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
       const { method, url } = request
-      if (method === "POST" && (url === "/orders" || url.startsWith("/orders?"))) return routes.createOrder(request)
+      // interruptible, as the router makes every handler: the platform runs the app uninterruptibly,
+      // so that a client that hangs up interrupts the handler (499) and the saga it forks (which
+      // inherits the flags) can be interrupted at shutdown
+      if (method === "POST" && (url === "/orders" || url.startsWith("/orders?"))) return Effect.interruptible(routes.createOrder(request))
       if (method === "GET") {
         const id = ORDER_URL.exec(url)?.[1]
-        if (id !== undefined) return routes.getOrder(id)
+        if (id !== undefined) return Effect.interruptible(routes.getOrder(id))
       }
       return api
     })

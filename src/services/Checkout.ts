@@ -503,7 +503,9 @@ export const makeCheckout = (options: CheckoutOptions) =>
       // awaited, not joined: the caller needs the saga's outcome, not its fiber refs (a join
       // diffs every fiber ref and service of the two fibers)
       placeOrder: (request, key) =>
-        FiberSet.run(sagas)(claimAndRun(request, key)).pipe(
+        // interruptible whatever the caller is (a fiber inherits its parent's flags): shutdown must be
+        // able to stop it; the takes that must not be cut short say so themselves
+        FiberSet.run(sagas)(Effect.interruptible(claimAndRun(request, key))).pipe(
           Effect.flatMap(Fiber.await),
           Effect.flatMap((exit) => exit)
         ),

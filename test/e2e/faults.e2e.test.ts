@@ -38,6 +38,33 @@ describe("inventory faults end to end", () => {
     dir.remove()
   })
 
+  it("a client that hangs up mid-saga is logged and counted as 499 at once; its saga goes on and confirms the order", async () => {
+    const a = await newBook(inventory.url, 10)
+    await addFault(inventory.url, { route: "getStock", bookId: a, fault: { kind: "latency", ms: 400 } })
+    const hungUp = async () => {
+      const metrics = String((await request(`${api.url}/metrics`)).body)
+      const line = metrics.split("\n").find((l) =>
+        l.startsWith("http_server_request_duration_seconds_count{") && l.includes('route="/orders"') && l.includes('status="499"'))
+      return Number(line?.split(" ").at(-1) ?? 0)
+    }
+    const before = await hungUp()
+    const key = randomUUID()
+    const sent = fetch(`${api.url}/orders`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "Idempotency-Key": key },
+      body: JSON.stringify(orderBody([[a, 3, 2]])),
+      signal: AbortSignal.timeout(150)
+    })
+    await expect(sent).rejects.toThrow()
+    // counted when the client left, not when the saga ended (~0.4 s later)
+    expect(await eventually(async () => (await hungUp()) === before + 1, 300)).toBe(true)
+    // the saga is detached: it goes on, and the key then replays its order
+    expect(await eventually(async () => (await stockOf(inventory.url, a)) === 7, 3_000)).toBe(true)
+    const replay = await request(`${api.url}/orders`, { body: orderBody([[a, 3, 2]]), headers: { "Idempotency-Key": key } })
+    expect(replay.status).toBe(200)
+    expect(replay.body).toMatchObject({ status: "CONFIRMED" })
+  })
+
   it("apply-then-drop on a take: the take is found in the log, applied exactly once, order CONFIRMED", async () => {
     const a = await newBook(inventory.url, 10)
     await addFault(inventory.url, { route: "adjust", bookId: a, sequence: [{ kind: "applyThenFail", then: "drop" }] })

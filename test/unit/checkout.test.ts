@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Duration, Effect, Exit, Fiber, Layer, Option, Scope, TestClock } from "effect"
+import { Cause, Context, Duration, Effect, Exit, Fiber, Layer, Option, Scope, TestClock } from "effect"
 import { CreateOrderRequest } from "../../src/domain/Order.js"
 import { Schema } from "effect"
 import { AdjustOutcomeUnknown, InsufficientOnHand, InventoryUnavailable } from "../../src/services/InventoryClient.js"
@@ -130,6 +130,28 @@ describe.each(testDatabases)("Checkout saga [$name]", (db) => {
       yield* Scope.close(scope, Exit.void)
       expect(Exit.isInterrupted(yield* Fiber.await(saga))).toBe(true)
       expect([yield* inventory.stockOf(A), yield* inventory.stockOf(B)]).toEqual([10, 10])
+    }), 15_000)
+
+  it.live("a saga whose caller cannot be interrupted is still interrupted at shutdown, and gives back what it took", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(
+        testCheckoutLayer({ database: db.layer(), stock: { [A]: 10 }, payments: [{ approveAfter: Duration.hours(1) }] }),
+        scope
+      )
+      const checkout = Context.get(context, Checkout)
+      const inventory = Context.get(context, InMemoryInventory)
+      const payments = Context.get(context, ScriptedPayments)
+      // the HTTP platform runs its app uninterruptibly: a saga forked from there inherits that
+      const caller = yield* Effect.fork(Effect.uninterruptible(checkout.placeOrder(order([[A, 4, 1]]), Option.some("uninterruptible-caller"))))
+      yield* Effect.promise(() =>
+        waitFor(async () => ((await Effect.runPromise(payments.charges)).length === 1 ? true : undefined), 5_000, "the charge")
+      )
+      expect(yield* inventory.stockOf(A)).toBe(6)
+      yield* Scope.close(scope, Exit.void)
+      const outcome = yield* Fiber.await(caller)
+      expect(Exit.isFailure(outcome) && Cause.isInterrupted(outcome.cause)).toBe(true)
+      expect(yield* inventory.stockOf(A)).toBe(10)
     }), 15_000)
 
   it.live("a saga interrupted at shutdown while a take is in flight waits for it, then gives back every line taken", () =>
