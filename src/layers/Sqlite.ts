@@ -45,8 +45,8 @@ const isRow = (row: unknown): row is object => typeof row === "object" && row !=
  * transaction holds the connection (across its effects), another fiber's statements and
  * `SqliteDirect` calls wait for it; a `SqliteDirect` call, being synchronous, needs no lock beyond
  * that.
- * Up to `PREPARED_STATEMENTS` statements are kept prepared, the first prepared going first when
- * full (the hot path uses a few dozen; lists of ids of varying length make more).
+ * Up to `PREPARED_STATEMENTS` statements are kept prepared, the least used going first when full
+ * (the hot path uses a few dozen; lists of ids of varying length make more).
  */
 export const sqliteLayer = (filename: string): Layer.Layer<SqlClient.SqlClient | SqliteDirect, SqlError> =>
   Layer.scopedContext(
@@ -62,19 +62,28 @@ export const sqliteLayer = (filename: string): Layer.Layer<SqlClient.SqlClient |
         }),
         (opened) => Effect.sync(() => opened.close())
       )
-      // the statements prepared so far, at most PREPARED_STATEMENTS: when full, the one prepared
-      // first goes (a Map keeps insertion order). A hit moves nothing: a statement every order
-      // runs is looked up a few times per order, and re-preparing one that went costs ~30 us.
-      const prepared = new Map<string, Sqlite.Statement>()
+      // the statements prepared so far, at most PREPARED_STATEMENTS, evicted by the "clock" rule
+      // (an approximation of least recently used): a hit only marks its entry used, so the hot
+      // path changes nothing in the map; when full, entries are looked at oldest first, a used
+      // one is unmarked and moved to the back, and the first unused one goes
+      const prepared = new Map<string, { readonly statement: Sqlite.Statement; used: boolean }>()
+      const evictOne = (): void => {
+        for (const [text, entry] of prepared) {
+          prepared.delete(text)
+          if (!entry.used) return
+          entry.used = false
+          prepared.set(text, entry)
+        }
+      }
       const prepare = (text: string): Sqlite.Statement => {
         const found = prepared.get(text)
-        if (found !== undefined) return found
-        const statement = db.prepare(text)
-        if (prepared.size >= PREPARED_STATEMENTS) {
-          const oldest = prepared.keys().next()
-          if (oldest.done !== true) prepared.delete(oldest.value)
+        if (found !== undefined) {
+          found.used = true
+          return found.statement
         }
-        prepared.set(text, statement)
+        const statement = db.prepare(text)
+        if (prepared.size >= PREPARED_STATEMENTS) evictOne()
+        prepared.set(text, { statement, used: false })
         return statement
       }
       /** A statement's rows (a `SELECT` or `RETURNING`), or `[]`. */

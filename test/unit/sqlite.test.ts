@@ -60,6 +60,22 @@ describe("SqliteDirect (the synchronous path on the SqlClient's connection)", ()
       expect(yield* values).toEqual(["a"])
     }).pipe(Effect.provide(database)))
 
+  it.effect("600 distinct statements (three times the prepared-statement cache) between uses of a hot one all answer right", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const direct = yield* SqliteDirect
+      yield* direct.transaction((db) => db.query(sql`INSERT INTO t (v) VALUES (${"hot"})`))
+      for (let i = 1; i <= 600; i++) {
+        // IN lists of every length up to 600: each a statement text of its own
+        const ids = Array.from({ length: i }, (_, j) => j + 1)
+        const [listed, hot] = yield* direct.transaction((db) => [
+          db.query(sql`SELECT v FROM t WHERE ${sql.in("id", ids)}`),
+          db.query(sql`SELECT v FROM t WHERE id = ${1}`)
+        ])
+        expect([listed, hot]).toEqual([[{ v: "hot" }], [{ v: "hot" }]])
+      }
+    }).pipe(Effect.provide(database)))
+
   it.effect("waits while another fiber's SqlClient transaction holds the connection, instead of joining it", () =>
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
