@@ -209,4 +209,33 @@ describe("load shedding: MAX_ORDERS_IN_FLIGHT", () => {
     expect(retried.status).toBe(201)
     expect(await stockOf(inventory.url, a)).toBe(7)
   })
+
+  it("a place is given back when its client hangs up, and when its request fails, not only when its saga ends", async () => {
+    const a = await newBook(inventory.url, 10)
+    await addFault(inventory.url, { route: "getStock", bookId: a, fault: { kind: "latency", ms: 600 }, times: 2 })
+    // two orders whose clients leave after 150 ms, their sagas going on for ~450 ms more
+    const left = [0, 1].map(() =>
+      fetch(`${api.url}/orders`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "Idempotency-Key": randomUUID() },
+        body: JSON.stringify(orderBody([[a, 1, 2]])),
+        signal: AbortSignal.timeout(150)
+      }).catch(() => "left")
+    )
+    expect(await Promise.all(left)).toEqual(["left", "left"])
+    // the api sees them leave within moments (on other connections than the next requests'), long
+    // before their sagas end: a bad request is then answered 400, not 503
+    const leftAt = Date.now()
+    let status = 0
+    while (Date.now() - leftAt < 300 && (status = (await request(`${api.url}/orders`, { raw: "{" })).status) !== 400) {
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    expect(status).toBe(400)
+    // a second bad request: its place was given back too
+    expect((await request(`${api.url}/orders`, { raw: "{" })).status).toBe(400)
+    // the two sagas are still running, yet an order is admitted
+    const admitted = await request(`${api.url}/orders`, { body: orderBody([[a, 1, 2]]) })
+    expect(admitted.status).toBe(201)
+    expect(await eventually(async () => (await stockOf(inventory.url, a)) === 7, 3_000)).toBe(true)
+  })
 })
