@@ -2,10 +2,10 @@ import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Effect, FiberRef, HashMap } from "effect"
+import { Effect } from "effect"
 import { recordHttpRequest } from "../services/Metrics.js"
 import { randomUUID } from "node:crypto"
-import { setCorrelationId } from "../services/Correlation.js"
+import { annotateFiberLogs, setCorrelationId } from "../services/Correlation.js"
 import { internalErrorResponse, methodNotAllowedResponse, routeNotFoundResponse } from "./ErrorResponse.js"
 
 const ACCEPTED_ID = /^[A-Za-z0-9._:\-]{1,128}$/
@@ -61,14 +61,12 @@ export const requestMiddleware = (app: HttpApp.Default): HttpApp.Default =>
     // probes and scrapes come every few seconds: their lines are DEBUG, everything else INFO
     const log = route === "/health" || route === "/health/ready" || route === "/metrics" ? Effect.logDebug : Effect.logInfo
     // the request's last log line: its annotations are set on the fiber, which ends with it
-    yield* FiberRef.update(FiberRef.currentLogAnnotations, (annotations) =>
-      annotations.pipe(
-        HashMap.set<string, unknown>("method", request.method),
-        HashMap.set<string, unknown>("route", route),
-        HashMap.set<string, unknown>("status", response.status),
-        HashMap.set<string, unknown>("durationMs", (Math.round(durationMs * 10) / 10))
-      )
-    )
+    yield* annotateFiberLogs({
+      method: request.method,
+      route,
+      status: response.status,
+      durationMs: Math.round(durationMs * 10) / 10
+    })
     yield* log("request")
     return HttpServerResponse.setHeader(response, "x-request-id", correlationId)
   })

@@ -6,9 +6,7 @@ import {
   Effect,
   Exit,
   Fiber,
-  FiberRef,
   FiberSet,
-  HashMap,
   Layer,
   Metric,
   Option,
@@ -40,6 +38,7 @@ import {
   type StockState
 } from "../domain/Order.js"
 import { CircuitBreaker } from "./CircuitBreaker.js"
+import { annotateFiberLogs } from "./Correlation.js"
 import { CrashPoints } from "./CrashPoints.js"
 import { idempotencyReplays, recordCompensation } from "./Metrics.js"
 import { IdempotencyStore, type KeyScope } from "./IdempotencyStore.js"
@@ -52,6 +51,7 @@ import {
 import { OrderRepo } from "./OrderRepo.js"
 import type { OutboxEvent } from "./Outbox.js"
 import { PaymentGateway } from "./PaymentGateway.js"
+import { retryAfterFirstFailure } from "./Retry.js"
 import { tracedWhereBuilt } from "./Tracing.js"
 
 /** What `placeOrder` answers: the order, and whether it is a replay of an earlier request's. */
@@ -304,7 +304,7 @@ export const makeCheckout = (options: CheckoutOptions) =>
           leaseUntil: new Date(createdAt.getTime() + leaseMs)
         }, scope)
         // every later log line names the order (set on the saga's own fiber, which ends with it)
-        yield* FiberRef.update(FiberRef.currentLogAnnotations, HashMap.set<string, unknown>("orderId", orderId))
+        yield* annotateFiberLogs({ orderId })
         // the heartbeat keeps this order's lease until the saga ends
         return yield* Effect.suspend(() => {
           inFlight.add(orderId)
@@ -462,14 +462,9 @@ export const makeCheckout = (options: CheckoutOptions) =>
         const answer = scope === undefined
           ? undefined
           : { scope, status: 201, body: { outcome: "confirmed", order: encodeOrder(order) } satisfies typeof StoredOutcome.Encoded }
-        // (the retry's schedule is set up only once a confirm has failed, as nearly none does; it goes
-        // on from that failure: its first run replays it, so the attempts and delays are as ever)
-        const confirm = orders.confirm(orderId, event, confirmedAt, answer)
-        yield* Effect.catchAllCause(confirm, (first) => {
-          let replayed = false
-          const again = Effect.suspend(() => (replayed ? confirm : ((replayed = true), Effect.failCause(first))))
-          return again.pipe(Effect.sandbox, Effect.retry(confirmRetry), Effect.unsandbox)
-        })
+        yield* retryAfterFirstFailure(Effect.sandbox(orders.confirm(orderId, event, confirmedAt, answer)), {
+          schedule: confirmRetry
+        }).pipe(Effect.unsandbox)
         yield* Effect.logInfo("order confirmed")
         return { order, replayed: false } satisfies PlacedOrder
       })

@@ -16,12 +16,21 @@ export const withCorrelationId =
     effect.pipe(Effect.annotateLogs("correlationId", id), Effect.locally(CorrelationId, id))
 
 /**
+ * Annotates every later log line of the current fiber with `annotations` (key -> value), for good:
+ * `Effect.annotateLogs` without the scope, for a fiber that does one job and ends with it (the HTTP
+ * server's fiber per request, the saga's own fiber), where undoing the change is work for nothing.
+ */
+export const annotateFiberLogs = (annotations: Readonly<Record<string, unknown>>): Effect.Effect<void> =>
+  FiberRef.update(FiberRef.currentLogAnnotations, (current) => {
+    let next = current
+    for (const [key, value] of Object.entries(annotations)) next = HashMap.set(next, key, value)
+    return next
+  })
+
+/**
  * Makes `id` the correlation id of the rest of the current fiber, and annotates its logs with it:
  * `withCorrelationId` without the scope, for a fiber that serves one request and ends with it
  * (the HTTP server forks one per request), where undoing the change would be work for nothing.
  */
 export const setCorrelationId = (id: string): Effect.Effect<void> =>
-  Effect.zipRight(
-    FiberRef.set(CorrelationId, id),
-    FiberRef.update(FiberRef.currentLogAnnotations, HashMap.set<string, unknown>("correlationId", id))
-  )
+  Effect.zipRight(FiberRef.set(CorrelationId, id), annotateFiberLogs({ correlationId: id }))

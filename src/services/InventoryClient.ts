@@ -14,6 +14,7 @@ import {
 } from "effect"
 import type { BookId } from "../domain/Ids.js"
 import { makeBulkhead } from "./Bulkhead.js"
+import { retryAfterFirstFailure } from "./Retry.js"
 import { CorrelationId } from "./Correlation.js"
 import { recordInventoryRequest } from "./Metrics.js"
 import { tracedWhereBuilt } from "./Tracing.js"
@@ -322,20 +323,11 @@ export const makeInventoryClient = (
       Schedule.jittered,
       Schedule.intersect(Schedule.recurs(options.retryAttempts))
     )
-    /**
-     * Retries an attempt by `retrySchedule` while `retryable` says so. The schedule's driver is
-     * made only once an attempt has failed: most calls succeed at once and never need it.
-     */
+    /** Retries an attempt by `retrySchedule` while `retryable` says so (set up only after a failure). */
     const retryWhen =
       (retryable: (f: AttemptFailure) => boolean) =>
       <A>(attemptOnce: Effect.Effect<A, AttemptFailure>): Effect.Effect<A, AttemptFailure> =>
-        Effect.catchAll(attemptOnce, (first) => {
-          if (!retryable(first)) return Effect.fail(first)
-          // the schedule goes on from the failure already seen: its first run replays it, unsent
-          let replayed = false
-          const again = Effect.suspend(() => (replayed ? attemptOnce : ((replayed = true), Effect.fail(first))))
-          return Effect.retry(again, { schedule: retrySchedule, while: retryable })
-        })
+        retryAfterFirstFailure(attemptOnce, { schedule: retrySchedule, while: retryable })
     const requestTimeoutMs = Duration.toMillis(options.requestTimeout)
     const deadlineMs = Duration.toMillis(options.deadline)
     const deadlineText = Duration.format(options.deadline)
