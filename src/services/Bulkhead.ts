@@ -25,6 +25,13 @@ export interface Bulkhead {
     maxWait: Duration.Duration,
     onBusy: () => E2
   ) => <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | E2, R>
+  /**
+   * Runs `effect` holding one slot when one is free now; otherwise runs `onFull()` instead, at once
+   * and without a slot (load shedding: nothing waits). The slot is released however `effect` ends.
+   */
+  readonly withSlotIfFree: <B, E2, R2>(
+    onFull: () => Effect.Effect<B, E2, R2>
+  ) => <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A | B, E | E2, R | R2>
   /** Slots in use now, and callers waiting for one (for tests and metrics). */
   readonly usage: Effect.Effect<{ readonly inUse: number; readonly waiting: number }>
 }
@@ -122,23 +129,39 @@ export const makeBulkhead = (slots: number): Effect.Effect<Bulkhead> =>
         })
       })
 
+    /**
+     * Runs `effect` (made interruptible by the caller's `restore`) in a slot already taken, and gives
+     * the slot back as it ends, however it ends: this runs inside the uninterruptible region the slot
+     * was taken in, and an interruption is a failure here, so no second region is needed, as
+     * `ensuring` would make.
+     */
+    const holding = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+      Effect.matchCauseEffect(effect, {
+        onFailure: (cause) => {
+          release()
+          return Effect.failCause(cause)
+        },
+        onSuccess: (a) => {
+          release()
+          return Effect.succeed(a)
+        }
+      })
+
+    const withSlotIfFree =
+      <B, E2, R2>(onFull: () => Effect.Effect<B, E2, R2>) =>
+      <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A | B, E | E2, R | R2> =>
+        Effect.uninterruptibleMask((restore): Effect.Effect<A | B, E | E2, R | R2> => {
+          if (free === 0) return restore(onFull())
+          free--
+          return holding(restore(effect))
+        })
+
     const withSlot =
       <E2>(maxWait: Duration.Duration, onBusy: () => E2) =>
       <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | E2, R> =>
         Effect.clockWith((clock) =>
           Effect.uninterruptibleMask((restore) => {
-            // inside this uninterruptible region the slot is given back as `effect` ends, however it
-            // ends (an interruption is a failure here): no second region is needed, as `ensuring` makes
-            const run = Effect.matchCauseEffect(restore(effect), {
-              onFailure: (cause) => {
-                release()
-                return Effect.failCause(cause)
-              },
-              onSuccess: (a) => {
-                release()
-                return Effect.succeed(a)
-              }
-            })
+            const run = holding(restore(effect))
             if (free > 0) {
               free--
               return run
@@ -173,6 +196,7 @@ export const makeBulkhead = (slots: number): Effect.Effect<Bulkhead> =>
 
     return {
       withSlot,
+      withSlotIfFree,
       usage: Effect.sync(() => ({ inUse: slots - free, waiting: waiting.length }))
     } satisfies Bulkhead
   })

@@ -17,6 +17,27 @@ const holdSlot = (bulkhead: Bulkhead) =>
   })
 
 describe("Bulkhead", () => {
+  it.effect("withSlotIfFree: runs onFull at once when no slot is free, and a slot comes back when its holder ends or is interrupted", () =>
+    Effect.gen(function* () {
+      const bulkhead = yield* makeBulkhead(1)
+      const full = () => Effect.succeed("full" as const)
+      const gate = yield* Deferred.make<void>()
+      const holder = yield* Effect.fork(bulkhead.withSlotIfFree(full)(Effect.as(Deferred.await(gate), "held" as const)))
+      yield* settle
+      expect(yield* bulkhead.withSlotIfFree(full)(Effect.succeed("ran" as const))).toBe("full")
+      expect(yield* bulkhead.usage).toEqual({ inUse: 1, waiting: 0 })
+      yield* Deferred.succeed(gate, undefined)
+      expect(yield* Fiber.join(holder)).toBe("held")
+      expect(yield* bulkhead.withSlotIfFree(full)(Effect.succeed("ran" as const))).toBe("ran")
+      // a holder that is interrupted gives its slot back too
+      const stuck = yield* Effect.fork(bulkhead.withSlotIfFree(full)(Effect.never))
+      yield* settle
+      expect(yield* bulkhead.usage).toEqual({ inUse: 1, waiting: 0 })
+      yield* Fiber.interrupt(stuck)
+      expect(yield* bulkhead.usage).toEqual({ inUse: 0, waiting: 0 })
+      expect(yield* bulkhead.withSlotIfFree(full)(Effect.succeed("ran" as const))).toBe("ran")
+    }))
+
   it.effect("runs at most `slots` effects at once; the others start in arrival order as slots come free", () =>
     Effect.gen(function* () {
       const bulkhead = yield* makeBulkhead(2)
