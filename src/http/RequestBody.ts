@@ -1,4 +1,4 @@
-import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as NodeStream from "@effect/platform-node/NodeStream"
 import { IncomingMessage } from "node:http"
 import { Effect, Either, Option, ParseResult, Schema } from "effect"
@@ -10,12 +10,11 @@ import { CreateOrderRequest, MAX_LINES } from "../domain/Order.js"
 export const MAX_BODY_BYTES = 64 * 1024
 
 /**
- * The most bytes of a body the server reads (1 MiB, the platform's `MaxBodySize`, set for every
- * request by the api's layer): a larger body, with or without a `Content-Length`, makes the
- * platform close the connection. Well above `MAX_BODY_BYTES`, so that a body a little too large is
- * read and answered 400.
+ * The most bytes of an order's body that are read (1 MiB): past it, with or without a
+ * `Content-Length`, the read fails and the connection is closed. Well above `MAX_BODY_BYTES`, so
+ * that a body a little too large is read and answered 400.
  */
-export const READ_LIMIT_BYTES = 16 * MAX_BODY_BYTES
+const READ_LIMIT_BYTES = 16 * MAX_BODY_BYTES
 
 /** `["items", 0, "qty"]` -> `items[0].qty` */
 const fieldName = (path: ReadonlyArray<PropertyKey>): string =>
@@ -74,13 +73,13 @@ const invalid = (message: string, field: string, problem: string) =>
  * connection is closed). Read straight off Node's request when there is one, with the platform's
  * Node stream reader; the platform's `request.text` memoizes the read in a fiber of its own, work
  * that a body read once does not need (a fiber run, a deferred and a diff of every fiber ref per
- * request: ~1.5% of the api's CPU at 1-line@32). Any other request: `request.text`.
+ * request: ~1.5% of the api's CPU at 1-line@32). Any other request: `request.text`, with the same limit.
  */
 const bodyText = (request: HttpServerRequest.HttpServerRequest): Effect.Effect<string, unknown> => {
   const source = request.source
   return source instanceof IncomingMessage
     ? NodeStream.toString(() => source, { maxBytes: READ_LIMIT_BYTES, onFailure: (error) => error })
-    : request.text
+    : request.text.pipe(HttpServerRequest.withMaxBodySize(Option.some(READ_LIMIT_BYTES)))
 }
 
 const decodeRequest = Schema.decodeUnknownEither(CreateOrderRequest, { errors: "all", onExcessProperty: "error" })
@@ -96,8 +95,8 @@ export interface OrderSubmission {
  * Reads and decodes a `POST /orders` request: JSON content type, at most `MAX_BODY_BYTES`, a body
  * that parses as JSON and decodes as `CreateOrderRequest` (every bad field reported), and the
  * `Idempotency-Key` header (preferred over the body's `idempotencyKey`; both given and different
- * is an error). Fails with `ValidationError`; reads nothing else and writes nothing. The body is
- * read up to the platform's `MaxBodySize` in context (`READ_LIMIT_BYTES` in the api).
+ * is an error). Fails with `ValidationError`; reads nothing else and writes nothing. At most
+ * `READ_LIMIT_BYTES` of the body are read.
  */
 export const readOrderSubmission = (
   request: HttpServerRequest.HttpServerRequest,
@@ -129,8 +128,8 @@ export const readOrderSubmission = (
     if (declared > MAX_BODY_BYTES) {
       return yield* Effect.fail(invalid("The body is too large", "body", `must be at most ${MAX_BODY_BYTES} bytes`))
     }
-    // The platform tears the connection down when a body passes its limit (`READ_LIMIT_BYTES`, set
-    // by the server's layer), so that no answer can be sent; ours is checked once the body is read.
+    // A body past READ_LIMIT_BYTES fails the read and its connection is closed, so that no answer
+    // can be sent; our own limit is checked once the body is read.
     const text = yield* bodyText(request).pipe(
       Effect.mapError(() => invalid("The body could not be read", "body", `must be at most ${MAX_BODY_BYTES} bytes of UTF-8`))
     )

@@ -1,17 +1,14 @@
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
-import * as FileSystem from "@effect/platform/FileSystem"
 import type * as HttpApp from "@effect/platform/HttpApp"
-import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { Config, Effect, Layer, Option } from "effect"
+import { Config, Effect, Layer } from "effect"
 import { createServer } from "node:http"
 import { CheckoutApi } from "../http/Api.js"
 import { HandlersLive, OrderRoutes, OrderRoutesLive, type OrderRoutesService, VERSION } from "../http/Handlers.js"
 import { requestMiddleware } from "../http/Middleware.js"
-import { READ_LIMIT_BYTES } from "../http/RequestBody.js"
 import { DatabaseLive } from "./Database.js"
 import { LoggingLive } from "./Logging.js"
 import { TelemetryLive } from "./Telemetry.js"
@@ -112,9 +109,7 @@ export const HttpApiLive = HttpApiBuilder.serve().pipe(
   Layer.provide(LazyDocsLive),
   Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
   Layer.provide(HttpApiBuilder.api(CheckoutApi).pipe(Layer.provide(HandlersLive))),
-  Layer.provide(OrderRoutesLive),
-  // every request's body is read up to READ_LIMIT_BYTES (set here once, not per request)
-  Layer.provide(Layer.succeed(HttpIncomingMessage.MaxBodySize, Option.some(FileSystem.Size(READ_LIMIT_BYTES))))
+  Layer.provide(OrderRoutesLive)
 )
 
 /**
