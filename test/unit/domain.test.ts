@@ -11,7 +11,7 @@ import {
   MAX_UNIT_PRICE_CENTS,
   UnitPrice
 } from "../../src/domain/Money.js"
-import { CreateOrderRequest, OrderLineRequest, priceLines } from "../../src/domain/Order.js"
+import { CreateOrderRequest, encodeOrder, Order, OrderLineRequest, priceLines } from "../../src/domain/Order.js"
 
 const A = "289f3439-3a2e-49a9-b447-eb6a95922a20"
 const B = "649d8c29-dc58-4eac-87aa-de382b4eb388"
@@ -383,6 +383,13 @@ describe("properties", () => {
       })
     )
     expect(fingerprint(canonical)).toBe(fingerprint(decoded))
+  })
+
+  it.prop("encodeOrder writes an order exactly as the Order schema encodes it, key for key", [Arbitrary.make(Order)], ([order]) => {
+    const bySchema = Schema.encodeSync(Order)(order)
+    expect(encodeOrder(order)).toStrictEqual(bySchema)
+    // the same JSON text: what is stored for a key's replay and sent as the response
+    expect(JSON.stringify(encodeOrder(order))).toBe(JSON.stringify(bySchema))
   })
 
   it.prop(
