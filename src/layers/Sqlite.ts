@@ -30,6 +30,14 @@ export class SqliteDirect extends Context.Tag("bookverse/SqliteDirect")<
      * statement fails (the transaction is rolled back).
      */
     readonly transaction: <A>(f: (sql: SqliteQuery) => A) => Effect.Effect<A, SqlError>
+    /**
+     * Runs `f` at once, as `transaction` does (the same waiting for another fiber's `SqlClient`
+     * transaction, and inside the caller's own it joins it), but without a transaction of its
+     * own: each statement commits by itself (SQLite's autocommit). Being one synchronous call, no
+     * other fiber's statement runs between them. Fails with `SqlError` when a statement fails
+     * (the statements before it stay).
+     */
+    readonly statements: <A>(f: (sql: SqliteQuery) => A) => Effect.Effect<A, SqlError>
   }
 >() {}
 
@@ -170,17 +178,21 @@ export const sqliteLayer = (filename: string): Layer.Layer<SqlClient.SqlClient |
           if (out.result === undefined) throw new Error("the transaction ended without a result")
           return out.result[0]
         }, "Failed to run a transaction")
-      const direct = SqliteDirect.of({
+      const inAutocommit = <A>(f: (sql: SqliteQuery) => A) => attempt(() => f(query), "Failed to execute statements")
+      /** Runs `run` at once when no other fiber's `SqlClient` transaction holds the connection, else after it. */
+      const whenFree = <A>(run: Effect.Effect<A, SqlError>): Effect.Effect<A, SqlError> =>
         // decided when the effect runs, not when it is built (it may be built early, or re-run)
-        transaction: (f) =>
-          Effect.suspend(() =>
-            heldByTransaction
-              ? Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (own) =>
-                  // inside its own SqlClient transaction the caller holds the lock: join it
-                  Option.isSome(own) ? inTransaction(f) : lock.withPermits(1)(inTransaction(f))
-                )
-              : inTransaction(f)
-          )
+        Effect.suspend(() =>
+          heldByTransaction
+            ? Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (own) =>
+                // inside its own SqlClient transaction the caller holds the lock: join it
+                Option.isSome(own) ? run : lock.withPermits(1)(run)
+              )
+            : run
+        )
+      const direct = SqliteDirect.of({
+        transaction: (f) => whenFree(inTransaction(f)),
+        statements: (f) => whenFree(inAutocommit(f))
       })
       return Context.make(SqlClient.SqlClient, client).pipe(Context.add(SqliteDirect, direct))
     })

@@ -76,6 +76,28 @@ describe("SqliteDirect (the synchronous path on the SqlClient's connection)", ()
       }
     }).pipe(Effect.provide(database)))
 
+  it.effect("statements: each commits by itself, so a failing one leaves those before it", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const direct = yield* SqliteDirect
+      const failed = yield* Effect.either(
+        direct.statements((db) => {
+          db.query(sql`INSERT INTO t (v) VALUES (${"a"})`)
+          db.query(sql`INSERT INTO t (v) VALUES (${null})`) // NOT NULL
+        })
+      )
+      expect(Either.isLeft(failed) && failed.left._tag).toBe("SqlError")
+      expect(yield* values).toEqual(["a"])
+    }).pipe(Effect.provide(database)))
+
+  it.effect("statements also wait while another fiber's SqlClient transaction holds the connection", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const direct = yield* SqliteDirect
+      yield* whileAnotherTransactionIsOpen(direct.statements((db) => db.query(sql`INSERT INTO t (v) VALUES (${"kept"})`)))
+      expect(yield* values).toEqual(["kept"])
+    }).pipe(Effect.provide(database)))
+
   it.effect("waits while another fiber's SqlClient transaction holds the connection, instead of joining it", () =>
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
@@ -150,14 +172,19 @@ describe("SqlSteps", () => {
       return rows.length
     }
 
-  it.effect("on SQLite: the steps' rows come back, and a failure rolls back the whole run", () =>
+  it.effect("on SQLite: the steps' rows come back; as a transaction a failure rolls back the whole run, without one the statement before it stays", () =>
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
       const runner = yield* makeSqlRunner
-      expect(yield* runner.run(twoInserts(sql, "second"))).toBe(2)
-      const failed = yield* Effect.either(runner.run(twoInserts(sql, null)))
+      expect(yield* runner.run(twoInserts(sql, "second"), { transaction: true })).toBe(2)
+      const failed = yield* Effect.either(runner.run(twoInserts(sql, null), { transaction: true }))
       expect(Either.isLeft(failed)).toBe(true)
       expect(yield* values).toEqual(["first", "second"])
+      // as on Postgres: without a transaction each statement commits by itself
+      expect(yield* runner.run(twoInserts(sql, "fourth"))).toBe(4)
+      const failedAlone = yield* Effect.either(runner.run(twoInserts(sql, null)))
+      expect(Either.isLeft(failedAlone) && failedAlone.left._tag).toBe("SqlError")
+      expect(yield* values).toEqual(["first", "second", "first", "fourth", "first"])
     }).pipe(Effect.provide(database)))
 
   it.effect("without SqliteDirect (the Postgres way): statements are effects, one transaction when asked", () =>
