@@ -3,7 +3,7 @@ import { SqlClient, Statement } from "@effect/sql"
 import type { Connection } from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
 import Sqlite from "better-sqlite3"
-import { Context, Effect, Layer, Option, Scope, Stream } from "effect"
+import { Context, Effect, Either, Layer, Option, Scope, Stream } from "effect"
 
 /**
  * Runs statements on the SQLite connection synchronously: `query(statement)` runs one statement
@@ -38,6 +38,13 @@ export class SqliteDirect extends Context.Tag("bookverse/SqliteDirect")<
      * (the statements before it stay).
      */
     readonly statements: <A>(f: (sql: SqliteQuery) => A) => Effect.Effect<A, SqlError>
+    /**
+     * Runs `f` now, as one transaction (`transaction: true`) or with each statement committing by
+     * itself, and answers its result or the `SqlError` that stopped it; `undefined`, running
+     * nothing, while a `SqlClient` transaction holds the connection (then use the effects above,
+     * which wait for it or join it). For callers that want no effect step of their own.
+     */
+    readonly runNow: <A>(f: (sql: SqliteQuery) => A, options: { readonly transaction: boolean }) => Either.Either<A, SqlError> | undefined
   }
 >() {}
 
@@ -171,28 +178,38 @@ export const sqliteLayer = (filename: string): Layer.Layer<SqlClient.SqlClient |
       }
       // better-sqlite3 makes a nested call a savepoint of the transaction already open
       const transactionOf = db.transaction((body: () => void) => body())
-      const inTransaction = <A>(f: (sql: SqliteQuery) => A) =>
-        attempt(() => {
-          const out: { result?: [A] } = {}
-          transactionOf(() => void (out.result = [f(query)]))
-          if (out.result === undefined) throw new Error("the transaction ended without a result")
-          return out.result[0]
-        }, "Failed to run a transaction")
-      const inAutocommit = <A>(f: (sql: SqliteQuery) => A) => attempt(() => f(query), "Failed to execute statements")
-      /** Runs `run` at once when no other fiber's `SqlClient` transaction holds the connection, else after it. */
-      const whenFree = <A>(run: Effect.Effect<A, SqlError>): Effect.Effect<A, SqlError> =>
+      const inTransactionSync = <A>(f: (sql: SqliteQuery) => A): A => {
+        const out: { result?: [A] } = {}
+        transactionOf(() => void (out.result = [f(query)]))
+        if (out.result === undefined) throw new Error("the transaction ended without a result")
+        return out.result[0]
+      }
+      /** `f` on the connection now, as one transaction or statement by statement, or the error that stopped it. */
+      const runSyncNow = <A>(f: (sql: SqliteQuery) => A, transaction: boolean): Either.Either<A, SqlError> => {
+        try {
+          return Either.right(transaction ? inTransactionSync(f) : f(query))
+        } catch (cause) {
+          return Either.left(new SqlError({ cause, message: transaction ? "Failed to run a transaction" : "Failed to execute statements" }))
+        }
+      }
+      /**
+       * `f` as an effect of one step when no `SqlClient` transaction holds the connection; else
+       * after that transaction, or inside it when it is the caller's own.
+       */
+      const direct_ = <A>(f: (sql: SqliteQuery) => A, transaction: boolean): Effect.Effect<A, SqlError> =>
         // decided when the effect runs, not when it is built (it may be built early, or re-run)
-        Effect.suspend(() =>
-          heldByTransaction
-            ? Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (own) =>
-                // inside its own SqlClient transaction the caller holds the lock: join it
-                Option.isSome(own) ? run : lock.withPermits(1)(run)
-              )
-            : run
-        )
+        Effect.suspend(() => {
+          if (!heldByTransaction) return runSyncNow(f, transaction)
+          const run = Effect.suspend(() => runSyncNow(f, transaction))
+          return Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (own) =>
+            // inside its own SqlClient transaction the caller holds the lock: join it
+            Option.isSome(own) ? run : lock.withPermits(1)(run)
+          )
+        })
       const direct = SqliteDirect.of({
-        transaction: (f) => whenFree(inTransaction(f)),
-        statements: (f) => whenFree(inAutocommit(f))
+        transaction: (f) => direct_(f, true),
+        statements: (f) => direct_(f, false),
+        runNow: (f, options) => (heldByTransaction ? undefined : runSyncNow(f, options.transaction))
       })
       return Context.make(SqlClient.SqlClient, client).pipe(Context.add(SqliteDirect, direct))
     })

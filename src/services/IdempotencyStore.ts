@@ -181,13 +181,13 @@ export const makeIdempotencyStore = (options: IdempotencyOptions) =>
     }
 
     return IdempotencyStore.of({
-      claim: (scope, now) => runner.run(() => claimSteps(scope, now)).pipe(Effect.orDie, traced("IdempotencyStore.claim")),
-      attachOrder: (scope, orderId) => runner.run(() => attachOrderSteps(scope, orderId)).pipe(Effect.orDie),
+      claim: (scope, now) => runner.run(() => claimSteps(scope, now)).pipe(traced("IdempotencyStore.claim")),
+      attachOrder: (scope, orderId) => runner.run(() => attachOrderSteps(scope, orderId)),
       attachOrderSteps,
       complete: (scope, status, body, now) =>
-        runner.run(() => completeSteps(scope, status, body, now)).pipe(Effect.orDie, traced("IdempotencyStore.complete")),
+        runner.run(() => completeSteps(scope, status, body, now)).pipe(traced("IdempotencyStore.complete")),
       completeSteps,
-      release: (scope) => runner.run(() => releaseSteps(scope)).pipe(Effect.orDie),
+      release: (scope) => runner.run(() => releaseSteps(scope)),
 
       completeForOrder: (orderId, status, body, now) => {
         const expires = new Date(now.getTime() + ttlMs).toISOString()

@@ -101,7 +101,6 @@ const chunksOf = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray
   return chunks
 }
 
-const nowIso = Effect.clockWith((clock) => Effect.succeed(new Date(clock.unsafeCurrentTimeMillis()).toISOString()))
 
 
 const OrderRow = Schema.Struct({
@@ -179,7 +178,6 @@ export const OrderRepoLive = Layer.effect(
             recoveryAttempts: o.recovery_attempts
           }
         })),
-        Effect.orDie,
         traced("OrderRepo.findRecord")
       )
 
@@ -213,42 +211,36 @@ export const OrderRepoLive = Layer.effect(
     }
 
     /** One statement, at `Clock` time as ISO text. */
-    const stamped = (statement: (at: string) => Statement.Statement<unknown>) =>
-      Effect.flatMap(nowIso, (at) =>
-        runner.run(function* (): SqlSteps<ReadonlyArray<unknown>> {
-          return yield statement(at)
+    const stamped = (statement: (at: string) => Statement.Statement<unknown>): Effect.Effect<void> =>
+      Effect.clockWith((clock) =>
+        runner.run(function* (): SqlSteps<void> {
+          yield statement(new Date(clock.unsafeCurrentTimeMillis()).toISOString())
         })
       )
 
     return OrderRepo.of({
       insertPending: (order, key) =>
-        runner.run(() => insertPendingSteps(order, key), { transaction: true }).pipe(
-          Effect.orDie,
-          traced("OrderRepo.insertPending")
-        ),
+        runner.run(() => insertPendingSteps(order, key), { transaction: true }).pipe(traced("OrderRepo.insertPending")),
 
       setLineStates: (orderId, lineNos, state) =>
         lineNos.length === 0 ? Effect.void : stamped((at) =>
           sql`UPDATE order_items SET stock_state = ${state}, updated_at = ${at}
               WHERE order_id = ${orderId} AND ${sql.in("line_no", lineNos)}`
-        ).pipe(Effect.asVoid, Effect.orDie),
+        ),
 
       setPayment: (orderId, state, reference) =>
         stamped((at) => sql`UPDATE orders SET payment_state = ${state}, payment_reference = ${reference}, updated_at = ${at}
-                            WHERE id = ${orderId}`).pipe(Effect.asVoid, Effect.orDie),
+                            WHERE id = ${orderId}`),
 
       finish: (orderId, status, reason, now) =>
         runner.run(function* (): SqlSteps<boolean> {
           const rows = yield sql`UPDATE orders SET status = ${status}, failure_reason = ${reason}, updated_at = ${now.toISOString()}
               WHERE id = ${orderId} AND status = 'PENDING' RETURNING id`
           return rows.length === 1
-        }).pipe(Effect.orDie),
+        }),
 
       confirm: (orderId, event, now, answer) =>
-        runner.run(() => confirmSteps(orderId, event, now, answer), { transaction: true }).pipe(
-          Effect.orDie,
-          traced("OrderRepo.confirm")
-        ),
+        runner.run(() => confirmSteps(orderId, event, now, answer), { transaction: true }).pipe(traced("OrderRepo.confirm")),
 
       findById: (orderId) => Effect.map(findRecord(orderId), Option.map((r) => r.order)),
       findRecord,

@@ -169,7 +169,7 @@ export const OutboxLive = Layer.effect(
     }
 
     return Outbox.of({
-      append: (event, now) => runner.run(() => appendSteps(event, now)).pipe(Effect.orDie),
+      append: (event, now) => runner.run(() => appendSteps(event, now)),
       appendSteps,
 
       claimDue: Effect.fn("Outbox.claimDue")(function* (request) {

@@ -1,6 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Either, Fiber, Layer } from "effect"
+import { Cause, Chunk, Context, Deferred, Effect, Either, Exit, Fiber, Layer } from "effect"
+import { SqlError } from "@effect/sql/SqlError"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -163,6 +164,10 @@ describe("SqliteDirect (the synchronous path on the SqlClient's connection)", ()
     }).pipe(Effect.scoped))
 })
 
+/** Whether the run died with a `SqlError`, as a database failure does (the api answers it 503). */
+const sqlErrorDefect = (exit: Exit.Exit<unknown>): boolean =>
+  Exit.isFailure(exit) && Cause.failures(exit.cause).length === 0 && Chunk.some(Cause.defects(exit.cause), (d) => d instanceof SqlError)
+
 describe("SqlSteps", () => {
   const twoInserts = (sql: SqlClient.SqlClient, second: string | null) =>
     function* (): SqlSteps<number> {
@@ -177,14 +182,28 @@ describe("SqlSteps", () => {
       const sql = yield* SqlClient.SqlClient
       const runner = yield* makeSqlRunner
       expect(yield* runner.run(twoInserts(sql, "second"), { transaction: true })).toBe(2)
-      const failed = yield* Effect.either(runner.run(twoInserts(sql, null), { transaction: true }))
-      expect(Either.isLeft(failed)).toBe(true)
+      const failed = yield* Effect.exit(runner.run(twoInserts(sql, null), { transaction: true }))
+      expect(sqlErrorDefect(failed)).toBe(true)
       expect(yield* values).toEqual(["first", "second"])
       // as on Postgres: without a transaction each statement commits by itself
       expect(yield* runner.run(twoInserts(sql, "fourth"))).toBe(4)
-      const failedAlone = yield* Effect.either(runner.run(twoInserts(sql, null)))
-      expect(Either.isLeft(failedAlone) && failedAlone.left._tag).toBe("SqlError")
+      const failedAlone = yield* Effect.exit(runner.run(twoInserts(sql, null)))
+      expect(sqlErrorDefect(failedAlone)).toBe(true)
       expect(yield* values).toEqual(["first", "second", "first", "fourth", "first"])
+    }).pipe(Effect.provide(database)))
+
+  it.effect("on SQLite: a run waits for another fiber's open SqlClient transaction, and joins the caller's own", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const runner = yield* makeSqlRunner
+      const insert = (v: string) => runner.run(function* (): SqlSteps<void> {
+        yield sql`INSERT INTO t (v) VALUES (${v})`
+      })
+      yield* whileAnotherTransactionIsOpen(insert("after the other"))
+      expect(yield* values).toEqual(["after the other"])
+      const outcome = yield* sql.withTransaction(Effect.zipRight(insert("joined"), Effect.fail("roll back"))).pipe(Effect.either)
+      expect(Either.isLeft(outcome)).toBe(true)
+      expect(yield* values).toEqual(["after the other"])
     }).pipe(Effect.provide(database)))
 
   it.effect("without SqliteDirect (the Postgres way): statements are effects, one transaction when asked", () =>
@@ -193,11 +212,11 @@ describe("SqlSteps", () => {
       // the same SqlClient with nothing else in context: the runner falls back to effects
       const runner = yield* Effect.mapInputContext(makeSqlRunner, (_: Context.Context<never>) => Context.make(SqlClient.SqlClient, sql))
       expect(yield* runner.run(twoInserts(sql, "second"), { transaction: true })).toBe(2)
-      const failed = yield* Effect.either(runner.run(twoInserts(sql, null), { transaction: true }))
-      expect(Either.isLeft(failed)).toBe(true)
+      const failed = yield* Effect.exit(runner.run(twoInserts(sql, null), { transaction: true }))
+      expect(sqlErrorDefect(failed)).toBe(true)
       expect(yield* values).toEqual(["first", "second"])
       // without a transaction, the statement before the failure stays
-      yield* Effect.either(runner.run(twoInserts(sql, null)))
+      expect(sqlErrorDefect(yield* Effect.exit(runner.run(twoInserts(sql, null))))).toBe(true)
       expect(yield* values).toEqual(["first", "second", "first"])
     }).pipe(Effect.provide(database)))
 })
