@@ -53,6 +53,71 @@ const PREPARED_STATEMENTS = 200
 
 const isRow = (row: unknown): row is object => typeof row === "object" && row !== null
 
+/** A statement's text with `?` for each parameter, and the parameters' values. */
+export type CompiledStatement = readonly [text: string, params: ReadonlyArray<unknown>]
+
+/** A statement's segments as text (a literal's) or `undefined` (a parameter's place). */
+type Shape = { readonly parts: ReadonlyArray<string | undefined>; readonly text: string }
+
+/**
+ * A compiler for SQLite statements that remembers the text of every statement made only of
+ * literal text and parameters (the `sql` template's plain form, most of the hot path's): such a
+ * statement's text depends only on its literals, which are a call site's template strings, so
+ * it is looked up by them instead of being joined anew (`@effect/sql` compiles each statement
+ * object afresh: ~2.5 KB of garbage and a text to hash per statement). Any other statement
+ * (identifiers, `sql.in`, `sql.insert`, fragments) is compiled by `@effect/sql` as before. At
+ * most `maxShapes` texts are kept.
+ */
+export const makeStatementCompiler = (maxShapes = 1_000): ((statement: Statement.Statement<unknown>) => CompiledStatement) => {
+  // candidates by the statement's first literal
+  const shapes = new Map<string, Array<Shape>>()
+  let count = 0
+  const paramsIfShaped = (shape: Shape, segments: ReadonlyArray<Statement.Segment>): Array<unknown> | undefined => {
+    if (segments.length !== shape.parts.length) return undefined
+    const params: Array<unknown> = []
+    for (let i = 0; i < segments.length; i++) {
+      const segment = segments[i]!
+      const part = shape.parts[i]
+      if (part === undefined) {
+        if (segment._tag !== "Parameter") return undefined
+        params.push(segment.value)
+      } else if (segment._tag !== "Literal" || segment.params !== undefined || segment.value !== part) {
+        return undefined
+      }
+    }
+    return params
+  }
+  const shapeOf = (segments: ReadonlyArray<Statement.Segment>): Array<string | undefined> | undefined => {
+    const parts: Array<string | undefined> = []
+    for (const segment of segments) {
+      if (segment._tag === "Parameter") parts.push(undefined)
+      else if (segment._tag === "Literal" && segment.params === undefined) parts.push(segment.value)
+      else return undefined
+    }
+    return parts
+  }
+  return (statement) => {
+    const segments = statement.segments
+    const first = segments[0]
+    if (first === undefined || first._tag !== "Literal") return statement.compile()
+    const candidates = shapes.get(first.value)
+    if (candidates !== undefined) {
+      for (const shape of candidates) {
+        const params = paramsIfShaped(shape, segments)
+        if (params !== undefined) return [shape.text, params]
+      }
+    }
+    const compiled = statement.compile()
+    const parts = count < maxShapes ? shapeOf(segments) : undefined
+    if (parts !== undefined) {
+      count++
+      if (candidates === undefined) shapes.set(first.value, [{ parts, text: compiled[0] }])
+      else candidates.push({ parts, text: compiled[0] })
+    }
+    return compiled
+  }
+}
+
 /**
  * A `SqlClient` on one better-sqlite3 connection to `filename` (WAL mode, as
  * `@effect/sql-sqlite-node` opens it; `:memory:` works, since there is only one connection),
@@ -170,9 +235,10 @@ export const sqliteLayer = (filename: string): Layer.Layer<SqlClient.SqlClient |
         spanAttributes: [["db.system.name", "sqlite"]]
       })
 
+      const compile = makeStatementCompiler()
       const query: SqliteQuery = {
         query: (statement) => {
-          const [text, params] = statement.compile()
+          const [text, params] = compile(statement)
           return runSync(text, params)
         }
       }

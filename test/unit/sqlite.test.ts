@@ -1,11 +1,11 @@
 import { SqlClient } from "@effect/sql"
-import { describe, expect, it } from "@effect/vitest"
+import { describe, expect, it, vi } from "@effect/vitest"
 import { Cause, Chunk, Context, Deferred, Effect, Either, Exit, Fiber, Layer } from "effect"
 import { SqlError } from "@effect/sql/SqlError"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { SqliteDirect, sqliteLayer } from "../../src/layers/Sqlite.js"
+import { makeStatementCompiler, SqliteDirect, sqliteLayer } from "../../src/layers/Sqlite.js"
 import { makeSqlRunner, type SqlSteps } from "../../src/services/SqlSteps.js"
 
 const database = Layer.effectDiscard(
@@ -218,5 +218,41 @@ describe("SqlSteps", () => {
       // without a transaction, the statement before the failure stays
       expect(sqlErrorDefect(yield* Effect.exit(runner.run(twoInserts(sql, null))))).toBe(true)
       expect(yield* values).toEqual(["first", "second", "first"])
+    }).pipe(Effect.provide(database)))
+})
+
+describe("makeStatementCompiler (statement texts remembered by shape)", () => {
+  it.effect("answers what @effect/sql compiles, for plain statements (remembered) and any other (compiled anew)", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const compile = makeStatementCompiler()
+      const byId = (id: number, v: string) => sql`UPDATE t SET v = ${v} WHERE id = ${id}`
+      const byIdAndValue = (id: number, v: string) => sql`UPDATE t SET v = ${v} WHERE id = ${id} AND v = ${v}`
+      const statements = [
+        byId(1, "a"),
+        byId(2, "b"),
+        // the same first literal, another shape
+        byIdAndValue(3, "c"),
+        byId(4, "d"),
+        byIdAndValue(5, "e"),
+        sql`SELECT v FROM t WHERE ${sql.in("id", [1, 2, 3])}`,
+        sql`SELECT v FROM t WHERE ${sql.in("id", [1, 2])}`,
+        sql`INSERT INTO t ${sql.insert([{ v: "f" }, { v: "g" }])}`,
+        sql`${sql.literal("SELECT 1")} WHERE ${1} = ${1}`,
+        sql`SELECT v FROM t`,
+        // the same first literal and length as byId, another literal after it
+        sql`UPDATE t SET v = ${"i"} WHERE rowid = ${7}`,
+        // a known shape with one more parameter at its end
+        sql`UPDATE t SET v = ${"j"} WHERE id = ${8}${""}`
+      ]
+      for (const statement of statements) expect(compile(statement)).toEqual(statement.compile())
+      // a plain statement of a known shape is not compiled again
+      const again = byIdAndValue(6, "h")
+      const spy = vi.spyOn(again, "compile")
+      expect(compile(again)).toEqual(["UPDATE t SET v = ? WHERE id = ? AND v = ?", ["h", 6, "h"]])
+      expect(spy).not.toHaveBeenCalled()
+      // with no room for shapes, every statement is compiled, and answers the same
+      const none = makeStatementCompiler(0)
+      for (const statement of statements) expect(none(statement)).toEqual(statement.compile())
     }).pipe(Effect.provide(database)))
 })
