@@ -2,7 +2,7 @@ import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Effect } from "effect"
+import { Cause, Effect, Option } from "effect"
 import { recordHttpRequest } from "../services/Metrics.js"
 import { randomUUID } from "node:crypto"
 import { annotateFiberLogs, setCorrelationId } from "../services/Correlation.js"
@@ -43,18 +43,15 @@ export const requestMiddleware = (app: HttpApp.Default): HttpApp.Default =>
     const started = performance.now()
     // the server forks a fiber per request: the id is set on it for good, not scoped
     yield* setCorrelationId(correlationId)
-    const response = yield* app.pipe(
-      Effect.catchIf(
-        (e: unknown) => e instanceof HttpServerError.RouteNotFound,
-        () => {
-          const known = routeOf(request.url)
-          return known !== undefined && !known[2].includes(request.method) && request.method !== "HEAD"
-            ? methodNotAllowedResponse(request.method, known[1], known[2])
-            : routeNotFoundResponse(request.method, request.url)
-        }
-      ),
-      Effect.catchAllCause(internalErrorResponse)
-    )
+    // (one handler for both: an unknown route, and any defect)
+    const response = yield* Effect.catchAllCause(app, (cause) => {
+      const failure: Option.Option<unknown> = Cause.failureOption(cause)
+      if (Option.isNone(failure) || !(failure.value instanceof HttpServerError.RouteNotFound)) return internalErrorResponse(cause)
+      const known = routeOf(request.url)
+      return known !== undefined && !known[2].includes(request.method) && request.method !== "HEAD"
+        ? methodNotAllowedResponse(request.method, known[1], known[2])
+        : routeNotFoundResponse(request.method, request.url)
+    })
     const durationMs = performance.now() - started
     const route = routeTemplate(request.url)
     yield* recordHttpRequest(request.method, route, response.status, durationMs / 1000)

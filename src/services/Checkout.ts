@@ -288,8 +288,7 @@ export const makeCheckout = (options: CheckoutOptions) =>
         const { items, total } = priceLines(request.items)
 
         // while the inventory is known to be down, fail fast without calling it
-        yield* breaker.guard.pipe(Effect.tapError(() => releaseKey))
-        yield* precheck(items).pipe(Effect.tapError(() => releaseKey))
+        yield* Effect.zipRight(breaker.guard, precheck(items)).pipe(Effect.tapError(() => releaseKey))
 
         // Step 5: the order, PENDING, with every line's stock state `pending`.
         const orderId = OrderId.make(randomUUID())
