@@ -91,6 +91,13 @@ const migrations = {
     yield* sql`ALTER TABLE orders ADD COLUMN lease_until TEXT`
     yield* sql`ALTER TABLE orders ADD COLUMN recovery_attempts INTEGER NOT NULL DEFAULT 0`
     yield* sql`ALTER TABLE orders ADD COLUMN next_recovery_at TEXT`
+  }),
+  // Every recovery pass (every 5 s) looks for in-flight keys claimed before a time
+  // (`IdempotencyStore.releaseAbandoned` and `findStuck`): without an index that read the whole
+  // table, every key of the last day. Only in-flight keys are indexed, a handful at any time.
+  "0004_in_flight_keys": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`CREATE INDEX idempotency_keys_in_flight ON idempotency_keys (locked_at) WHERE state = 'in_progress'`
   })
 }
 

@@ -14,6 +14,7 @@ import {
   Recovery,
   testCheckoutLayer
 } from "../../src/testing.js"
+import { InMemoryDatabase } from "../../src/layers/Database.js"
 import { testDatabases } from "../support/databases.js"
 
 const A = "11111111-1111-4111-8111-111111111111"
@@ -200,4 +201,21 @@ describe.each(testDatabases)("Recovery [$name]", (db) => {
       const placed = yield* (yield* Checkout).placeOrder(request, Option.some("orphan"))
       expect(placed.order.status).toBe("CONFIRMED")
     }).pipe(Effect.provide(testCheckoutLayer({ database: db.layer(), stock: { [A]: 10, [B]: 5 } }))))
+})
+
+describe("the recovery pass's key queries (every 5 s)", () => {
+  it.effect("find in-flight keys through the in-flight index, not by reading every key (SQLite's query plan)", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const planOf = (text: string) =>
+        Effect.map(sql.unsafe<{ detail: string }>(`EXPLAIN QUERY PLAN ${text}`, ["2026-01-01T00:00:00.000Z"]), (rows) => rows.map((r) => r.detail).join("; "))
+      // the WHERE clauses of IdempotencyStore.releaseAbandoned and findStuck
+      const abandoned = yield* planOf(`SELECT user_id FROM idempotency_keys WHERE state = 'in_progress' AND order_id IS NULL AND locked_at < ?`)
+      const stuck = yield* planOf(
+        `SELECT k.order_id FROM idempotency_keys k JOIN orders o ON o.id = k.order_id WHERE k.state = 'in_progress' AND o.status <> 'PENDING' AND k.locked_at < ?`
+      )
+      expect(abandoned).toContain("USING INDEX idempotency_keys_in_flight")
+      expect(stuck).toContain("USING INDEX idempotency_keys_in_flight")
+      expect(`${abandoned}; ${stuck}`).not.toMatch(/SCAN (k|idempotency_keys)\b/)
+    }).pipe(Effect.provide(InMemoryDatabase)))
 })
