@@ -28,7 +28,7 @@ import {
 } from "../domain/Errors.js"
 import { fingerprint } from "../domain/Fingerprint.js"
 import { OrderId } from "../domain/Ids.js"
-import { type Cents, centsToNumber, Currency } from "../domain/Money.js"
+import { type Cents, Currency } from "../domain/Money.js"
 import {
   type CreateOrderRequest,
   encodeOrder,
@@ -126,20 +126,15 @@ const decodeStored = Schema.decodeUnknownOption(StoredOutcome)
 /** A key's stored outcome as the JSON the store keeps. */
 export const encodeStored = Schema.encodeSync(StoredOutcome)
 
-/** The `data` of an `order.created` event: what the rest of the platform learns of a new order. */
-export const orderCreatedData = (order: Order, userId: string) => ({
-  orderId: order.orderId,
-  userId,
-  total: centsToNumber(order.total),
-  currency: order.currency,
-  items: order.items.map((item) => ({
-    bookId: item.bookId,
-    qty: item.qty,
-    unitPrice: centsToNumber(item.unitPrice),
-    lineTotal: centsToNumber(item.lineTotal)
-  })),
-  createdAt: order.createdAt.toISOString()
-})
+/**
+ * The `data` of an `order.created` event: what the rest of the platform learns of a new order
+ * (`OrderCreatedData` in `src/domain/Events.ts`): the order's JSON form with the buyer, without
+ * the status (always CONFIRMED).
+ */
+export const orderCreatedData = (order: Order, userId: string) => {
+  const { orderId, total, currency, items, createdAt } = encodeOrder(order)
+  return { orderId, userId, total, currency, items, createdAt }
+}
 
 const upstreamError = (e: ReadError | AdjustError): UpstreamUnavailable | UpstreamTimeout => {
   switch (e._tag) {
