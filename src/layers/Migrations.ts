@@ -95,9 +95,12 @@ const migrations = {
   // Every recovery pass (every 5 s) looks for in-flight keys claimed before a time
   // (`IdempotencyStore.releaseAbandoned` and `findStuck`): without an index that read the whole
   // table, every key of the last day. Only in-flight keys are indexed, a handful at any time.
+  // Building it reads the table once and, on Postgres, blocks writes to it meanwhile (a migration
+  // runs in a transaction, so not CONCURRENTLY): on a large table, create it beforehand with
+  // CREATE INDEX CONCURRENTLY (README, "Postgres"), and this is then a no-op.
   "0004_in_flight_keys": Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    yield* sql`CREATE INDEX idempotency_keys_in_flight ON idempotency_keys (locked_at) WHERE state = 'in_progress'`
+    yield* sql`CREATE INDEX IF NOT EXISTS idempotency_keys_in_flight ON idempotency_keys (locked_at) WHERE state = 'in_progress'`
   })
 }
 
