@@ -30,7 +30,6 @@ export const MaxOrdersInFlight = Config.integer("MAX_ORDERS_IN_FLIGHT").pipe(
 /** `REQUIRE_IDEMPOTENCY_KEY` (false): when true, `POST /orders` without a key is a 400. */
 export const RequireIdempotencyKey = Config.boolean("REQUIRE_IDEMPOTENCY_KEY").pipe(Config.withDefault(false))
 
-
 /** The `outcome` label of an order request's metrics. */
 const outcomeOf = (exit: Exit.Exit<PlacedOrder, CheckoutError>): OrderOutcome =>
   Exit.match(exit, {

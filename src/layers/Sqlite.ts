@@ -24,25 +24,19 @@ export class SqliteDirect extends Context.Tag("bookverse/SqliteDirect")<
   SqliteDirect,
   {
     /**
-     * Runs `f` as one transaction, at once, on the connection the `SqlClient` uses. When a
-     * `SqlClient` transaction of another fiber holds the connection, waits for it first; inside
-     * the caller's own `SqlClient` transaction, `f` joins it. Fails with `SqlError` when a
-     * statement fails (the transaction is rolled back).
+     * Runs `f` at once on the connection the `SqlClient` uses: as one transaction
+     * (`transaction: true`; a failing statement rolls back the ones before it), or with each
+     * statement committing by itself (SQLite's autocommit; the ones before a failure stay). Being
+     * one synchronous call, no other fiber's statement runs between them. When a `SqlClient`
+     * transaction of another fiber holds the connection, waits for it first; inside the caller's
+     * own `SqlClient` transaction, `f` joins it. Fails with `SqlError` when a statement fails.
      */
-    readonly transaction: <A>(f: (sql: SqliteQuery) => A) => Effect.Effect<A, SqlError>
-    /**
-     * Runs `f` at once, as `transaction` does (the same waiting for another fiber's `SqlClient`
-     * transaction, and inside the caller's own it joins it), but without a transaction of its
-     * own: each statement commits by itself (SQLite's autocommit). Being one synchronous call, no
-     * other fiber's statement runs between them. Fails with `SqlError` when a statement fails
-     * (the statements before it stay).
-     */
-    readonly statements: <A>(f: (sql: SqliteQuery) => A) => Effect.Effect<A, SqlError>
+    readonly run: <A>(f: (sql: SqliteQuery) => A, options: { readonly transaction: boolean }) => Effect.Effect<A, SqlError>
     /**
      * Runs `f` now, as one transaction (`transaction: true`) or with each statement committing by
      * itself, and answers its result or the `SqlError` that stopped it; `undefined`, running
-     * nothing, while a `SqlClient` transaction holds the connection (then use the effects above,
-     * which wait for it or join it). For callers that want no effect step of their own.
+     * nothing, while a `SqlClient` transaction holds the connection (then use `run`, which waits
+     * for it or joins it). For callers that want no effect step of their own.
      */
     readonly runNow: <A>(f: (sql: SqliteQuery) => A, options: { readonly transaction: boolean }) => Either.Either<A, SqlError> | undefined
   }
@@ -258,23 +252,18 @@ export const sqliteLayer = (filename: string): Layer.Layer<SqlClient.SqlClient |
           return Either.left(new SqlError({ cause, message: transaction ? "Failed to run a transaction" : "Failed to execute statements" }))
         }
       }
-      /**
-       * `f` as an effect of one step when no `SqlClient` transaction holds the connection; else
-       * after that transaction, or inside it when it is the caller's own.
-       */
-      const direct_ = <A>(f: (sql: SqliteQuery) => A, transaction: boolean): Effect.Effect<A, SqlError> =>
-        // decided when the effect runs, not when it is built (it may be built early, or re-run)
-        Effect.suspend(() => {
-          if (!heldByTransaction) return runSyncNow(f, transaction)
-          const run = Effect.suspend(() => runSyncNow(f, transaction))
-          return Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (own) =>
-            // inside its own SqlClient transaction the caller holds the lock: join it
-            Option.isSome(own) ? run : lock.withPermits(1)(run)
-          )
-        })
       const direct = SqliteDirect.of({
-        transaction: (f) => direct_(f, true),
-        statements: (f) => direct_(f, false),
+        // one effect step when no SqlClient transaction holds the connection; decided when the
+        // effect runs, not when it is built (it may be built early, or re-run)
+        run: (f, { transaction }) =>
+          Effect.suspend(() => {
+            if (!heldByTransaction) return runSyncNow(f, transaction)
+            const now = Effect.suspend(() => runSyncNow(f, transaction))
+            return Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (own) =>
+              // inside its own SqlClient transaction the caller holds the lock: join it
+              Option.isSome(own) ? now : lock.withPermits(1)(now)
+            )
+          }),
         runNow: (f, options) => (heldByTransaction ? undefined : runSyncNow(f, options.transaction))
       })
       return Context.make(SqlClient.SqlClient, client).pipe(Context.add(SqliteDirect, direct))

@@ -101,8 +101,6 @@ const chunksOf = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray
   return chunks
 }
 
-
-
 const OrderRow = Schema.Struct({
   id: OrderId,
   user_id: UserId,

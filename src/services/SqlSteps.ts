@@ -29,7 +29,7 @@ export const makeSqlRunner: Effect.Effect<SqlRunner, never, SqlClient.SqlClient>
   const sql = yield* SqlClient.SqlClient
   const direct = yield* Effect.serviceOption(SqliteDirect)
   if (Option.isSome(direct)) {
-    const { runNow, statements, transaction } = direct.value
+    const { run, runNow } = direct.value
     const runAll = <A>(steps: () => SqlSteps<A>) => (db: SqliteQuery): A => {
       const iterator = steps()
       let step = iterator.next()
@@ -40,9 +40,9 @@ export const makeSqlRunner: Effect.Effect<SqlRunner, never, SqlClient.SqlClient>
       // a single statement needs no BEGIN and COMMIT of its own: its autocommit is one transaction
       run: (steps, options) =>
         Effect.suspend(() => {
-          const inTransaction = options?.transaction === true
-          const now = runNow(runAll(steps), { transaction: inTransaction })
-          if (now === undefined) return Effect.orDie((inTransaction ? transaction : statements)(runAll(steps)))
+          const mode = { transaction: options?.transaction === true }
+          const now = runNow(runAll(steps), mode)
+          if (now === undefined) return Effect.orDie(run(runAll(steps), mode))
           return Either.isRight(now) ? Effect.succeed(now.right) : Effect.die(now.left)
         })
     }

@@ -50,12 +50,12 @@ describe("SqliteDirect (the synchronous path on the SqlClient's connection)", ()
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
       const direct = yield* SqliteDirect
-      yield* direct.transaction((db) => db.query(sql`INSERT INTO t (v) VALUES (${"a"})`))
+      yield* direct.run((db) => db.query(sql`INSERT INTO t (v) VALUES (${"a"})`), { transaction: true })
       const failed = yield* Effect.either(
-        direct.transaction((db) => {
+        direct.run((db) => {
           db.query(sql`INSERT INTO t (v) VALUES (${"b"})`)
           db.query(sql`INSERT INTO t (v) VALUES (${null})`) // NOT NULL
-        })
+        }, { transaction: true })
       )
       expect(Either.isLeft(failed) && failed.left._tag).toBe("SqlError")
       expect(yield* values).toEqual(["a"])
@@ -65,37 +65,37 @@ describe("SqliteDirect (the synchronous path on the SqlClient's connection)", ()
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
       const direct = yield* SqliteDirect
-      yield* direct.transaction((db) => db.query(sql`INSERT INTO t (v) VALUES (${"hot"})`))
+      yield* direct.run((db) => db.query(sql`INSERT INTO t (v) VALUES (${"hot"})`), { transaction: true })
       for (let i = 1; i <= 600; i++) {
         // IN lists of every length up to 600: each a statement text of its own
         const ids = Array.from({ length: i }, (_, j) => j + 1)
-        const [listed, hot] = yield* direct.transaction((db) => [
+        const [listed, hot] = yield* direct.run((db) => [
           db.query(sql`SELECT v FROM t WHERE ${sql.in("id", ids)}`),
           db.query(sql`SELECT v FROM t WHERE id = ${1}`)
-        ])
+        ], { transaction: true })
         expect([listed, hot]).toEqual([[{ v: "hot" }], [{ v: "hot" }]])
       }
     }).pipe(Effect.provide(database)))
 
-  it.effect("statements: each commits by itself, so a failing one leaves those before it", () =>
+  it.effect("run without a transaction: each statement commits by itself, so a failing one leaves those before it", () =>
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
       const direct = yield* SqliteDirect
       const failed = yield* Effect.either(
-        direct.statements((db) => {
+        direct.run((db) => {
           db.query(sql`INSERT INTO t (v) VALUES (${"a"})`)
           db.query(sql`INSERT INTO t (v) VALUES (${null})`) // NOT NULL
-        })
+        }, { transaction: false })
       )
       expect(Either.isLeft(failed) && failed.left._tag).toBe("SqlError")
       expect(yield* values).toEqual(["a"])
     }).pipe(Effect.provide(database)))
 
-  it.effect("statements also wait while another fiber's SqlClient transaction holds the connection", () =>
+  it.effect("run without a transaction also waits while another fiber's SqlClient transaction holds the connection", () =>
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
       const direct = yield* SqliteDirect
-      yield* whileAnotherTransactionIsOpen(direct.statements((db) => db.query(sql`INSERT INTO t (v) VALUES (${"kept"})`)))
+      yield* whileAnotherTransactionIsOpen(direct.run((db) => db.query(sql`INSERT INTO t (v) VALUES (${"kept"})`), { transaction: false }))
       expect(yield* values).toEqual(["kept"])
     }).pipe(Effect.provide(database)))
 
@@ -103,7 +103,7 @@ describe("SqliteDirect (the synchronous path on the SqlClient's connection)", ()
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
       const direct = yield* SqliteDirect
-      yield* whileAnotherTransactionIsOpen(direct.transaction((db) => db.query(sql`INSERT INTO t (v) VALUES (${"kept"})`)))
+      yield* whileAnotherTransactionIsOpen(direct.run((db) => db.query(sql`INSERT INTO t (v) VALUES (${"kept"})`), { transaction: true }))
       expect(yield* values).toEqual(["kept"])
     }).pipe(Effect.provide(database)))
 
@@ -123,7 +123,7 @@ describe("SqliteDirect (the synchronous path on the SqlClient's connection)", ()
       const sql = yield* SqlClient.SqlClient
       const direct = yield* SqliteDirect
       // built now, while no transaction is open; run while one is
-      const write = direct.transaction((db) => db.query(sql`INSERT INTO t (v) VALUES (${"kept"})`))
+      const write = direct.run((db) => db.query(sql`INSERT INTO t (v) VALUES (${"kept"})`), { transaction: true })
       yield* whileAnotherTransactionIsOpen(write)
       expect(yield* values).toEqual(["kept"])
     }).pipe(Effect.provide(database)))
@@ -135,7 +135,7 @@ describe("SqliteDirect (the synchronous path on the SqlClient's connection)", ()
       const outcome = yield* sql
         .withTransaction(
           Effect.gen(function* () {
-            yield* direct.transaction((db) => db.query(sql`INSERT INTO t (v) VALUES (${"joined"})`))
+            yield* direct.run((db) => db.query(sql`INSERT INTO t (v) VALUES (${"joined"})`), { transaction: true })
             expect(yield* values).toEqual(["joined"])
             return yield* Effect.fail("roll back")
           })
@@ -153,9 +153,9 @@ describe("SqliteDirect (the synchronous path on the SqlClient's connection)", ()
         const sql = yield* SqlClient.SqlClient
         const direct = yield* SqliteDirect
         yield* sql`CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)`
-        yield* direct.transaction((db) => db.query(sql`INSERT INTO t (v) VALUES (${"direct"})`))
+        yield* direct.run((db) => db.query(sql`INSERT INTO t (v) VALUES (${"direct"})`), { transaction: true })
         yield* sql`INSERT INTO t (v) VALUES (${"client"})`
-        const seen = yield* direct.transaction((db) => db.query(sql`SELECT v FROM t ORDER BY id`))
+        const seen = yield* direct.run((db) => db.query(sql`SELECT v FROM t ORDER BY id`), { transaction: true })
         expect(seen).toEqual([{ v: "direct" }, { v: "client" }])
         const mode = yield* sql<{ journal_mode: string }>`PRAGMA journal_mode`
         expect(mode).toEqual([{ journal_mode: "wal" }])
