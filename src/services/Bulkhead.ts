@@ -159,9 +159,16 @@ export const makeBulkhead = (slots: number): Effect.Effect<Bulkhead> =>
     const withSlot =
       <E2>(maxWait: Duration.Duration, onBusy: () => E2) =>
       <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | E2, R> =>
-        Effect.clockWith((clock) =>
-          Effect.uninterruptibleMask((restore) => {
-            const run = holding(restore(effect))
+        Effect.uninterruptibleMask((restore) => {
+          const run = holding(restore(effect))
+          if (free > 0) {
+            free--
+            return run
+          }
+          // (the clock is read only when there is a wait to time; the free count is looked at again
+          // in the same step as the queue is joined, since another fiber may have released a slot
+          // between the two steps)
+          return Effect.clockWith((clock) => {
             if (free > 0) {
               free--
               return run
@@ -192,7 +199,7 @@ export const makeBulkhead = (slots: number): Effect.Effect<Bulkhead> =>
               )
             )
           })
-        )
+        })
 
     return {
       withSlot,

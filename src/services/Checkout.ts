@@ -178,22 +178,50 @@ const allLines = <A, E, R>(
         )
       )
 
-/** The fibers' results in order; at the first failure, the rest are interrupted (and awaited). */
+/**
+ * The fibers' results in order; at the first failure in line order (every line before it having
+ * succeeded), the rest are interrupted (and awaited) and that failure is the result. One wait for
+ * all the fibers: an observer on each (as `FiberSet` registers its own), instead of a `Fiber.await`
+ * per fiber (each a message to the fiber and an interruptible region of its own). Interrupting the
+ * wait removes the observers.
+ */
 const awaitInOrder = <A, E>(fibers: ReadonlyArray<Fiber.RuntimeFiber<A, E>>): Effect.Effect<Array<A>, E> =>
-  Effect.suspend(() => {
+  Effect.async<Array<A>, E>((resume) => {
+    const exits: Array<Exit.Exit<A, E> | undefined> = fibers.map(() => undefined)
     const results: Array<A> = []
-    const next = (i: number): Effect.Effect<Array<A>, E> => {
-      const fiber = fibers[i]
-      if (fiber === undefined) return Effect.succeed(results)
-      return Effect.flatMap(Fiber.await(fiber), (exit) => {
-        if (Exit.isSuccess(exit)) {
-          results.push(exit.value)
-          return next(i + 1)
+    let settled = false
+    const observe = (lineNo: number) => (exit: Exit.Exit<A, E>) => {
+      exits[lineNo] = exit
+      if (settled) return
+      // the lines are settled in order: a line's failure counts once every line before it succeeded
+      for (let next = exits[results.length]; next !== undefined; next = exits[results.length]) {
+        if (Exit.isFailure(next)) {
+          settled = true
+          return resume(Effect.zipRight(Fiber.interruptAll(fibers.slice(results.length + 1)), Effect.failCause(next.cause)))
         }
-        return Effect.zipRight(Fiber.interruptAll(fibers.slice(i + 1)), Effect.failCause(exit.cause))
-      })
+        results.push(next.value)
+      }
+      if (results.length === fibers.length) {
+        settled = true
+        resume(Effect.succeed(results))
+      }
     }
-    return next(0)
+    const observers = fibers.map((_, lineNo) => observe(lineNo))
+    // (an observer is called at once for a fiber that has already ended)
+    fibers.forEach((fiber, lineNo) => fiber.addObserver(observers[lineNo]!))
+    return Effect.sync(() => fibers.forEach((fiber, lineNo) => fiber.removeObserver(observers[lineNo]!)))
+  })
+
+/**
+ * Waits for `fiber` and ends as it ended (awaited, not joined: none of its fiber refs are merged
+ * into the caller's). An observer on the fiber, instead of `Fiber.await`'s message to it;
+ * interrupting the wait removes the observer.
+ */
+const awaitFiber = <A, E>(fiber: Fiber.RuntimeFiber<A, E>): Effect.Effect<A, E> =>
+  Effect.async<A, E>((resume) => {
+    const observer = (exit: Exit.Exit<A, E>) => resume(exit)
+    fiber.addObserver(observer)
+    return Effect.sync(() => fiber.removeObserver(observer))
   })
 
 /** How a confirm that failed is tried again: up to 5 more times, after 50 ms and doubling. */
@@ -494,10 +522,7 @@ export const makeCheckout = (options: CheckoutOptions) =>
       placeOrder: (request, key) =>
         // interruptible whatever the caller is (a fiber inherits its parent's flags): shutdown must be
         // able to stop it; the takes that must not be cut short say so themselves
-        FiberSet.run(sagas)(Effect.interruptible(claimAndRun(request, key))).pipe(
-          Effect.flatMap(Fiber.await),
-          Effect.flatMap((exit) => exit)
-        ),
+        Effect.flatMap(FiberSet.run(sagas)(Effect.interruptible(claimAndRun(request, key))), awaitFiber),
       getOrder: (orderId) =>
         Option.match(decodeOrderId(orderId), {
           onNone: () => Effect.fail(new OrderNotFound({ orderId })),

@@ -16,7 +16,7 @@ import type { BookId } from "../domain/Ids.js"
 import { makeBulkhead } from "./Bulkhead.js"
 import { retryAfterFirstFailure } from "./Retry.js"
 import { CorrelationId } from "./Correlation.js"
-import { recordInventoryRequest } from "./Metrics.js"
+import { recordInventoryRequestNow } from "./Metrics.js"
 import { tracedWhereBuilt } from "./Tracing.js"
 import {
   type InventoryRequest,
@@ -416,17 +416,17 @@ export const makeInventoryClient = (
       Effect.withFiberRuntime<unknown, AttemptFailure>((fiber) => {
         const started = performance.now()
         const seconds = () => (performance.now() - started) / 1000
+        // (the metrics are recorded in the continuation itself, which runs on the fiber: no step of their own)
         return Effect.matchEffect(transport.send({ ...request, headers: headersFor(fiber, extraHeaders), timeoutMs }), {
           onFailure: (e) => {
             const failure = transportFailure(e, timedOut)
-            return Effect.zipRight(recordInventoryRequest(operation, attemptStatus(failure), seconds()), Effect.fail(failure))
+            recordInventoryRequestNow(operation, attemptStatus(failure), seconds())
+            return Effect.fail(failure)
           },
           onSuccess: (response) => {
             const failure = statusFailure(response)
-            return Effect.zipRight(
-              recordInventoryRequest(operation, String(response.status), seconds()),
-              failure === undefined ? Effect.succeed(response.body) : Effect.fail(failure)
-            )
+            recordInventoryRequestNow(operation, String(response.status), seconds())
+            return failure === undefined ? Effect.succeed(response.body) : Effect.fail(failure)
           }
         })
       }).pipe(traced(`InventoryClient.http.${operation}`, { kind: "client" }))

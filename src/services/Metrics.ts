@@ -135,12 +135,15 @@ export const recordOrder = (outcome: OrderOutcome, durationSeconds: number) =>
 export const recordHttpRequest = (method: string, route: string, status: number, durationSeconds: number) =>
   recordAll(() => httpRequestDurationBy(method, route, String(status)).unsafeUpdate(durationSeconds, NO_EXTRA_LABELS))
 
-/** Records one inventory request attempt: `operation` (get_stock, adjust, transactions), `status` (HTTP status or timeout/refused/reset/busy/expired), its duration in seconds. */
-export const recordInventoryRequest = (operation: string, status: string, durationSeconds: number) =>
-  recordAll(() => {
-    inventoryRequestsBy(operation, status).unsafeUpdate(1, NO_EXTRA_LABELS)
-    inventoryRequestDurationBy(operation).unsafeUpdate(durationSeconds, NO_EXTRA_LABELS)
-  })
+/**
+ * Records one inventory request attempt now, outside any effect (for a continuation that already
+ * runs on the fiber): `operation` (get_stock, adjust, transactions), `status` (HTTP status or
+ * timeout/refused/reset/busy/expired), its duration in seconds.
+ */
+export const recordInventoryRequestNow = (operation: string, status: string, durationSeconds: number): void => {
+  inventoryRequestsBy(operation, status).unsafeUpdate(1, NO_EXTRA_LABELS)
+  inventoryRequestDurationBy(operation).unsafeUpdate(durationSeconds, NO_EXTRA_LABELS)
+}
 
 // ---------------------------------------------------------------------------------------------
 // Process metrics

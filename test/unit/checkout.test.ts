@@ -189,6 +189,37 @@ describe.each(testDatabases)("Checkout saga [$name]", (db) => {
       expect(notes).toEqual(["A -2", "B -3", "B 3", "A 2"])
     }), 15_000)
 
+  it.live("when several takes fail, the first line's failure is the saga's, whichever answered first", () =>
+    Effect.gen(function* () {
+      const checkout = yield* Checkout
+      const inventory = yield* InMemoryInventory
+      // A's take fails after 300 ms (an outage), B's at once (sold out meanwhile), C's is applied
+      yield* inventory.slowNextAdjust(A, Duration.millis(300))
+      yield* inventory.failNextAdjust(A, new InventoryUnavailable({ reason: "503 after retries" }))
+      yield* inventory.failNextAdjust(B, new InsufficientOnHand({ bookId: B, detail: "would result in negative inventory" }), { stockAfter: 0 })
+      const exit = yield* Effect.exit(checkout.placeOrder(order([[A, 1, 1], [B, 1, 1], [C, 1, 1]]), Option.none()))
+      expect(failureTag(exit)).toBe("UpstreamUnavailable")
+      expect([yield* inventory.stockOf(A), yield* inventory.stockOf(B), yield* inventory.stockOf(C)]).toEqual([10, 0, 10])
+      const notes = (yield* inventory.transactions).map((t) => `${t.bookId === C ? "C" : t.bookId} ${t.quantityChange}`)
+      expect(notes).toEqual(["C -1", "C 1"])
+    }).pipe(Effect.provide(testCheckoutLayer({ database: db.layer(), stock: { [A]: 10, [B]: 10, [C]: 10 } }))))
+
+  it.live("a line that fails while another line's take is in flight: the saga waits for that take, then gives it back", () =>
+    Effect.gen(function* () {
+      const checkout = yield* Checkout
+      const inventory = yield* InMemoryInventory
+      // A is refused at once; B's take lands 300 ms after it is sent
+      yield* inventory.failNextAdjust(A, new InsufficientOnHand({ bookId: A, detail: "would result in negative inventory" }), { stockAfter: 1 })
+      yield* inventory.slowNextAdjust(B, Duration.millis(300))
+      const exit = yield* Effect.exit(checkout.placeOrder(order([[A, 2, 1], [B, 3, 1]]), Option.none()))
+      expect(exit).toEqual(Exit.fail(expect.objectContaining({ _tag: "InsufficientStock", details: [{ bookId: A, available: 1, requested: 2 }] })))
+      expect([yield* inventory.stockOf(A), yield* inventory.stockOf(B)]).toEqual([1, 10])
+      const notes = (yield* inventory.transactions).map((t) => `${t.bookId === A ? "A" : "B"} ${t.quantityChange}`)
+      expect(notes).toEqual(["B -3", "B 3"])
+      const orders = yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ status: string }>`SELECT status FROM orders`.pipe(Effect.orDie))
+      expect(orders).toEqual([{ status: "CANCELLED" }])
+    }).pipe(Effect.provide(testCheckoutLayer({ database: db.layer(), stock: { [A]: 10, [B]: 10 } }))))
+
   it.effect("adds 3 x 0.10 to exactly 0.30", () =>
     Effect.gen(function* () {
       const placed = yield* (yield* Checkout).placeOrder(order([[A, 3, 0.1]]), Option.none())
