@@ -186,7 +186,8 @@ const allLines = <A, E, R>(
  * wait removes the observers.
  */
 const awaitInOrder = <A, E>(fibers: ReadonlyArray<Fiber.RuntimeFiber<A, E>>): Effect.Effect<Array<A>, E> =>
-  Effect.async<Array<A>, E>((resume) => {
+  // (no fibers, no observer to resume the wait)
+  fibers.length === 0 ? Effect.succeed([]) : Effect.async<Array<A>, E>((resume) => {
     const exits: Array<Exit.Exit<A, E> | undefined> = fibers.map(() => undefined)
     const results: Array<A> = []
     let settled = false

@@ -20,7 +20,7 @@ import { NoCrashPoints } from "../../src/services/CrashPoints.js"
 import { testDatabases } from "../support/databases.js"
 import { waitFor } from "../support/process.js"
 import { fingerprint } from "../../src/domain/Fingerprint.js"
-import { OrderId } from "../../src/domain/Ids.js"
+import { OrderId, UserId } from "../../src/domain/Ids.js"
 
 const A = "11111111-1111-4111-8111-111111111111"
 const B = "22222222-2222-4222-8222-222222222222"
@@ -219,6 +219,21 @@ describe.each(testDatabases)("Checkout saga [$name]", (db) => {
       const orders = yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ status: string }>`SELECT status FROM orders`.pipe(Effect.orDie))
       expect(orders).toEqual([{ status: "CANCELLED" }])
     }).pipe(Effect.provide(testCheckoutLayer({ database: db.layer(), stock: { [A]: 10, [B]: 10 } }))))
+
+  it.live("an order of no lines, from a caller that skipped validation, ends at once instead of waiting for lines", () =>
+    Effect.gen(function* () {
+      const checkout = yield* Checkout
+      const inventory = yield* InMemoryInventory
+      const empty = CreateOrderRequest.make({ userId: UserId.make("reader-1"), items: [] }, true)
+      // nothing to wait for: the saga goes on past the pre-check (and fails at the database, which
+      // holds no order without a line), instead of hanging until shutdown with its key claimed
+      const exit = yield* Effect.exit(Effect.timeoutFail(checkout.placeOrder(empty, Option.some("no-lines")), {
+        duration: Duration.seconds(2),
+        onTimeout: () => "still waiting after 2 s"
+      }))
+      expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+      expect(yield* inventory.calls).toEqual([])
+    }).pipe(Effect.provide(testCheckoutLayer({ database: db.layer(), stock: { [A]: 10 } }))))
 
   it.effect("adds 3 x 0.10 to exactly 0.30", () =>
     Effect.gen(function* () {
