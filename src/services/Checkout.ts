@@ -126,15 +126,16 @@ const decodeStored = Schema.decodeUnknownOption(StoredOutcome)
 /** A key's stored outcome as the JSON the store keeps. */
 export const encodeStored = Schema.encodeSync(StoredOutcome)
 
+/** `orderCreatedData` from the order's JSON form already made (`encodeOrder`), for a caller that needs that form too. */
+const createdDataOf = ({ orderId, total, currency, items, createdAt }: typeof Order.Encoded, userId: string) =>
+  ({ orderId, userId, total, currency, items, createdAt })
+
 /**
  * The `data` of an `order.created` event: what the rest of the platform learns of a new order
  * (`OrderCreatedData` in `src/domain/Events.ts`): the order's JSON form with the buyer, without
  * the status (always CONFIRMED).
  */
-export const orderCreatedData = (order: Order, userId: string) => {
-  const { orderId, total, currency, items, createdAt } = encodeOrder(order)
-  return { orderId, userId, total, currency, items, createdAt }
-}
+export const orderCreatedData = (order: Order, userId: string) => createdDataOf(encodeOrder(order), userId)
 
 const upstreamError = (e: ReadError | AdjustError): UpstreamUnavailable | UpstreamTimeout => {
   switch (e._tag) {
@@ -476,15 +477,17 @@ export const makeCheckout = (options: CheckoutOptions) =>
         const confirmedAt = yield* now
         // every field was decoded or computed above from decoded input: no need to validate it again
         const order = Order.make({ orderId, status: "CONFIRMED", total, currency: Currency, items, createdAt }, true)
+        // its JSON form, made once for the event and the stored answer
+        const encoded = encodeOrder(order)
         const event: OutboxEvent = {
           type: "order.created",
           aggregateId: orderId,
-          payload: orderCreatedData(order, request.userId)
+          payload: createdDataOf(encoded, request.userId)
         }
         // Step 9, in the same transaction: the response the key replays.
         const answer = scope === undefined
           ? undefined
-          : { scope, status: 201, body: { outcome: "confirmed", order: encodeOrder(order) } satisfies typeof StoredOutcome.Encoded }
+          : { scope, status: 201, body: { outcome: "confirmed", order: encoded } satisfies typeof StoredOutcome.Encoded }
         yield* retryAfterFirstFailure(Effect.sandbox(orders.confirm(orderId, event, confirmedAt, answer)), {
           schedule: confirmRetry
         }).pipe(Effect.unsandbox)

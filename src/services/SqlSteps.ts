@@ -37,7 +37,8 @@ export const makeSqlRunner: Effect.Effect<SqlRunner, never, SqlClient.SqlClient>
       return step.value
     }
     return {
-      // a single statement needs no BEGIN and COMMIT of its own: its autocommit is one transaction
+      // without `transaction`, each statement autocommits: a run of one statement needs no BEGIN and
+      // COMMIT around it; with it, the whole run is one transaction
       run: (steps, options) =>
         Effect.suspend(() => {
           const mode = { transaction: options?.transaction === true }
