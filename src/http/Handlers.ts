@@ -6,7 +6,7 @@ import type { CheckoutError } from "../domain/Errors.js"
 import { encodeOrder } from "../domain/Order.js"
 import { makeBulkhead } from "../services/Bulkhead.js"
 import { Checkout, type PlacedOrder } from "../services/Checkout.js"
-import { type OrderOutcome, recordOrder } from "../services/Metrics.js"
+import { type OrderOutcome, recordOrder, recordOrderNow } from "../services/Metrics.js"
 import { PrometheusMetrics } from "../layers/Telemetry.js"
 import { HealthProbe } from "../services/Health.js"
 import { CheckoutApi, Health, NotReady, Readiness, Unhealthy } from "./Api.js"
@@ -116,8 +116,10 @@ export const OrderRoutesLive = Layer.effect(
             return readOrderSubmission(request, { requireKey }).pipe(
               Effect.flatMap(({ idempotencyKey, request: order }) => checkout.placeOrder(order, idempotencyKey)),
               Effect.exit,
-              Effect.tap((exit) => recordOrder(outcomeOf(exit), (performance.now() - started) / 1000)),
-              Effect.flatMap(answer)
+              Effect.flatMap((exit) => {
+                recordOrderNow(outcomeOf(exit), (performance.now() - started) / 1000)
+                return answer(exit)
+              })
             )
           }).pipe(Effect.catchAllCause(internalErrorResponse))
         ),

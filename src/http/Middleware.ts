@@ -2,8 +2,8 @@ import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Cause, Effect, Option } from "effect"
-import { recordHttpRequest } from "../services/Metrics.js"
+import { Cause, Context, Effect, Option } from "effect"
+import { recordHttpRequestNow } from "../services/Metrics.js"
 import { randomUUID } from "node:crypto"
 import { annotateFiberLogs, setCorrelationId } from "../services/Correlation.js"
 import { internalErrorResponse, methodNotAllowedResponse, routeNotFoundResponse } from "./ErrorResponse.js"
@@ -36,34 +36,38 @@ export const routeTemplate = (path: string): string => routeOf(path)?.[1] ?? "un
  * template, status, duration in ms) and records `http_server_request_duration_seconds`.
  */
 export const requestMiddleware = (app: HttpApp.Default): HttpApp.Default =>
-  Effect.gen(function* () {
-    const request = yield* HttpServerRequest.HttpServerRequest
+  Effect.withFiberRuntime((fiber) => {
+    const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
     const incoming = request.headers["x-request-id"]
     const correlationId = incoming !== undefined && ACCEPTED_ID.test(incoming) ? incoming : randomUUID()
     const started = performance.now()
     // the server forks a fiber per request: the id is set on it for good, not scoped
-    yield* setCorrelationId(correlationId)
-    // (one handler for both: an unknown route, and any defect)
-    const response = yield* Effect.catchAllCause(app, (cause) => {
-      const failure: Option.Option<unknown> = Cause.failureOption(cause)
-      if (Option.isNone(failure) || !(failure.value instanceof HttpServerError.RouteNotFound)) return internalErrorResponse(cause)
-      const known = routeOf(request.url)
-      return known !== undefined && !known[2].includes(request.method) && request.method !== "HEAD"
-        ? methodNotAllowedResponse(request.method, known[1], known[2])
-        : routeNotFoundResponse(request.method, request.url)
-    })
-    const durationMs = performance.now() - started
-    const route = routeTemplate(request.url)
-    yield* recordHttpRequest(request.method, route, response.status, durationMs / 1000)
-    // probes and scrapes come every few seconds: their lines are DEBUG, everything else INFO
-    const log = route === "/health" || route === "/health/ready" || route === "/metrics" ? Effect.logDebug : Effect.logInfo
-    // the request's last log line: its annotations are set on the fiber, which ends with it
-    yield* annotateFiberLogs({
-      method: request.method,
-      route,
-      status: response.status,
-      durationMs: Math.round(durationMs * 10) / 10
-    })
-    yield* log("request")
-    return HttpServerResponse.setHeader(response, "x-request-id", correlationId)
+    return setCorrelationId(correlationId).pipe(
+      // (one handler for both: an unknown route, and any defect)
+      Effect.zipRight(Effect.catchAllCause(app, (cause) => {
+        const failure: Option.Option<unknown> = Cause.failureOption(cause)
+        if (Option.isNone(failure) || !(failure.value instanceof HttpServerError.RouteNotFound)) return internalErrorResponse(cause)
+        const known = routeOf(request.url)
+        return known !== undefined && !known[2].includes(request.method) && request.method !== "HEAD"
+          ? methodNotAllowedResponse(request.method, known[1], known[2])
+          : routeNotFoundResponse(request.method, request.url)
+      })),
+      Effect.flatMap((response) => {
+        const durationMs = performance.now() - started
+        const route = routeTemplate(request.url)
+        recordHttpRequestNow(request.method, route, response.status, durationMs / 1000)
+        // probes and scrapes come every few seconds: their lines are DEBUG, everything else INFO
+        const log = route === "/health" || route === "/health/ready" || route === "/metrics" ? Effect.logDebug : Effect.logInfo
+        // the request's last log line: its annotations are set on the fiber, which ends with it
+        return annotateFiberLogs({
+          method: request.method,
+          route,
+          status: response.status,
+          durationMs: Math.round(durationMs * 10) / 10
+        }).pipe(
+          Effect.zipRight(log("request")),
+          Effect.as(HttpServerResponse.setHeader(response, "x-request-id", correlationId))
+        )
+      })
+    )
   })

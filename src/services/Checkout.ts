@@ -353,10 +353,10 @@ export const makeCheckout = (options: CheckoutOptions) =>
         // can wait until every take has answered and be written in one statement.
         const states: Array<StockState> = items.map(() => "pending")
         const journal = (lineNos: ReadonlyArray<number>, state: StockState) =>
-          Effect.zipRight(
-            Effect.sync(() => lineNos.forEach((lineNo) => void (states[lineNo] = state))),
-            orders.setLineStates(orderId, lineNos, state)
-          )
+          Effect.suspend(() => {
+            lineNos.forEach((lineNo) => void (states[lineNo] = state))
+            return orders.setLineStates(orderId, lineNos, state)
+          })
 
         // Step 6: take stock, line by line; each take is tied to its give-back.
         const take = (item: OrderItem, lineNo: number) =>
@@ -418,7 +418,7 @@ export const makeCheckout = (options: CheckoutOptions) =>
             // back, the last taken first. A take in flight when another fails is not cut short
             // (it is uninterruptible), so its outcome is always known and journaled.
             yield* allLines(items, (item, lineNo) =>
-              Effect.uninterruptible(Effect.tap(take(item, lineNo), () => Effect.sync(() => void taken.push([item, lineNo]))))
+              Effect.uninterruptible(Effect.map(take(item, lineNo), () => void taken.push([item, lineNo])))
             )
             // (a crash here leaves the taken lines `pending`: recovery finds them in the inventory's log)
             yield* crash.reached("after-take")
@@ -441,23 +441,18 @@ export const makeCheckout = (options: CheckoutOptions) =>
           (exit) => (Exit.isFailure(exit) ? giveBackTaken : Effect.void)
         )
 
-        const exit = yield* Effect.exit(
-          takeAndCharge.pipe(
-            // With concurrent takes, one failure interrupts its siblings: the saga fails with the
-            // first real reason, not with the interruptions it caused.
-            Effect.catchAllCause((cause) =>
-              Option.match(Cause.failureOption(cause), { onNone: () => Effect.failCause(cause), onSome: Effect.fail })
-            )
-          )
-        )
+        const exit = yield* Effect.exit(takeAndCharge)
         if (Exit.isFailure(exit)) {
+          // With concurrent takes, one failure interrupts its siblings: the saga fails with the
+          // first real reason, not with the interruptions it caused.
+          const cause = Option.match(Cause.failureOption(exit.cause), { onNone: () => exit.cause, onSome: Cause.fail })
           const held = states.some((s) => s === "unknown" || s === "return_failed")
           if (held) {
             // Stock may still be held: the order stays PENDING and the key in flight until recovery settles it.
             yield* Effect.logError("saga failed with stock possibly held; order left PENDING").pipe(
               Effect.annotateLogs({ lineStates: states })
             )
-            return yield* Effect.failCause(exit.cause)
+            return yield* Effect.failCause(cause)
           }
           const at = yield* now
           if (declined !== undefined) {
@@ -470,7 +465,7 @@ export const makeCheckout = (options: CheckoutOptions) =>
             yield* orders.finish(orderId, "CANCELLED", "stock not taken", at)
             yield* releaseKey
           }
-          return yield* Effect.failCause(exit.cause)
+          return yield* Effect.failCause(cause)
         }
 
         // Step 8: once paid, nothing gives stock back; a confirm that fails is retried.

@@ -124,16 +124,19 @@ const recordAll = (f: () => void): Effect.Effect<void> => Effect.sync(f)
 export const recordCompensation = (result: "returned" | "failed") =>
   recordAll(() => compensationsBy(result).unsafeUpdate(1, NO_EXTRA_LABELS))
 
+/** Records one order request's outcome and duration (seconds) now, outside any effect (for a continuation already on the fiber). */
+export const recordOrderNow = (outcome: OrderOutcome, durationSeconds: number): void => {
+  ordersBy(outcome).unsafeUpdate(1, NO_EXTRA_LABELS)
+  sagaDurationBy(outcome).unsafeUpdate(durationSeconds, NO_EXTRA_LABELS)
+}
+
 /** Records one order request's outcome and duration (seconds). */
 export const recordOrder = (outcome: OrderOutcome, durationSeconds: number) =>
-  recordAll(() => {
-    ordersBy(outcome).unsafeUpdate(1, NO_EXTRA_LABELS)
-    sagaDurationBy(outcome).unsafeUpdate(durationSeconds, NO_EXTRA_LABELS)
-  })
+  recordAll(() => recordOrderNow(outcome, durationSeconds))
 
 /** Records one HTTP request served: `method`, `route` (a route template, never a raw path), `status`, its duration in seconds. */
-export const recordHttpRequest = (method: string, route: string, status: number, durationSeconds: number) =>
-  recordAll(() => httpRequestDurationBy(method, route, String(status)).unsafeUpdate(durationSeconds, NO_EXTRA_LABELS))
+export const recordHttpRequestNow = (method: string, route: string, status: number, durationSeconds: number): void =>
+  httpRequestDurationBy(method, route, String(status)).unsafeUpdate(durationSeconds, NO_EXTRA_LABELS)
 
 /**
  * Records one inventory request attempt now, outside any effect (for a continuation that already

@@ -228,6 +228,33 @@ describe.each(e2eDatabases)("placing orders end to end (api + fake inventory pro
     expect(ok.status).toBe(201)
   })
 
+  it("a body that arrives in pieces, one cut inside a character, is read as the same text as the whole", async () => {
+    const a = await newBook(inventory.url, 5)
+    const key = randomUUID()
+    const bytes = Buffer.from(JSON.stringify(orderBody([[a, 1, 2]], "zoë-e2e")), "utf8")
+    const cut = bytes.indexOf(Buffer.from("ë", "utf8")) + 1 // between the two bytes of "ë"
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = httpRequest(
+        `${api.url}/orders`,
+        { method: "POST", headers: { "content-type": "application/json", "idempotency-key": key } },
+        (res) => {
+          res.resume()
+          resolve(res.statusCode ?? 0)
+        }
+      )
+      req.on("error", reject)
+      // chunked: the two halves reach the api as two chunks
+      req.write(bytes.subarray(0, cut))
+      setTimeout(() => req.end(bytes.subarray(cut)), 50)
+    })
+    expect(status).toBe(201)
+    // the same key with the whole body is a replay of that order: the text read was the same, userId included
+    const replay = await request(`${api.url}/orders`, { raw: bytes.toString("utf8"), headers: { "Idempotency-Key": key } })
+    expect(replay.status).toBe(200)
+    expect(replay.headers.get("idempotent-replayed")).toBe("true")
+    expect(await stockOf(inventory.url, a)).toBe(4)
+  })
+
   it("GET /orders/{id}: unknown and non-UUID ids are 404 order_not_found", async () => {
     for (const id of [randomUUID(), "not-a-uuid", "%00"]) {
       const res = await request(`${api.url}/orders/${id}`)
