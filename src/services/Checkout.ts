@@ -183,8 +183,9 @@ const allLines = <A, E, R>(
  * The fibers' results in order; at the first failure in line order (every line before it having
  * succeeded), the rest are interrupted (and awaited) and that failure is the result. One wait for
  * all the fibers: an observer on each (as `FiberSet` registers its own), instead of a `Fiber.await`
- * per fiber (each a message to the fiber and an interruptible region of its own). Interrupting the
- * wait removes the observers.
+ * per fiber (each a message to the fiber and an interruptible region of its own). No canceler (it
+ * would cost an interruptible region): an interrupted wait leaves its observers, which the caller
+ * makes harmless by interrupting the fibers; a resume after the interruption is ignored.
  */
 const awaitInOrder = <A, E>(fibers: ReadonlyArray<Fiber.RuntimeFiber<A, E>>): Effect.Effect<Array<A>, E> =>
   // (no fibers, no observer to resume the wait)
@@ -211,20 +212,16 @@ const awaitInOrder = <A, E>(fibers: ReadonlyArray<Fiber.RuntimeFiber<A, E>>): Ef
     const observers = fibers.map((_, lineNo) => observe(lineNo))
     // (an observer is called at once for a fiber that has already ended)
     fibers.forEach((fiber, lineNo) => fiber.addObserver(observers[lineNo]!))
-    return Effect.sync(() => fibers.forEach((fiber, lineNo) => fiber.removeObserver(observers[lineNo]!)))
   })
 
 /**
  * Waits for `fiber` and ends as it ended (awaited, not joined: none of its fiber refs are merged
- * into the caller's). An observer on the fiber, instead of `Fiber.await`'s message to it;
- * interrupting the wait removes the observer.
+ * into the caller's). An observer on the fiber, instead of `Fiber.await`'s message to it. No
+ * canceler (it would cost an interruptible region per order): an interrupted wait (a client that
+ * hung up) leaves the observer on the fiber until it ends, and its late resume is ignored.
  */
 const awaitFiber = <A, E>(fiber: Fiber.RuntimeFiber<A, E>): Effect.Effect<A, E> =>
-  Effect.async<A, E>((resume) => {
-    const observer = (exit: Exit.Exit<A, E>) => resume(exit)
-    fiber.addObserver(observer)
-    return Effect.sync(() => fiber.removeObserver(observer))
-  })
+  Effect.async<A, E>((resume) => fiber.addObserver(resume))
 
 /** How a confirm that failed is tried again: up to 5 more times, after 50 ms and doubling. */
 const confirmRetry = Schedule.exponential(Duration.millis(50)).pipe(Schedule.intersect(Schedule.recurs(5)))

@@ -128,6 +128,23 @@ describe("Bulkhead", () => {
       expect(yield* bulkhead.usage).toEqual({ inUse: 0, waiting: 0 })
     }))
 
+  it.effect("an interrupted waiter leaves the queue: the slot freed next goes to the waiter behind it", () =>
+    Effect.gen(function* () {
+      const bulkhead = yield* makeBulkhead(1)
+      const holder = yield* holdSlot(bulkhead)
+      let firstRan = false
+      const first = yield* Effect.fork(bulkhead.withSlot(Duration.seconds(10), busy)(Effect.sync(() => (firstRan = true))))
+      const second = yield* Effect.fork(bulkhead.withSlot(Duration.seconds(10), busy)(Effect.succeed("second ran")))
+      yield* settle
+      expect(yield* bulkhead.usage).toEqual({ inUse: 1, waiting: 2 })
+      yield* Fiber.interrupt(first)
+      expect(yield* bulkhead.usage).toEqual({ inUse: 1, waiting: 1 })
+      yield* holder.free
+      expect(yield* Fiber.join(second)).toBe("second ran")
+      expect(firstRan).toBe(false)
+      expect(yield* bulkhead.usage).toEqual({ inUse: 0, waiting: 0 })
+    }))
+
   it.effect("a waiter interrupted just as the slot is handed to it passes the slot on", () =>
     Effect.gen(function* () {
       const bulkhead = yield* makeBulkhead(1)
