@@ -244,7 +244,10 @@ export const makeCheckout = (options: CheckoutOptions) =>
     const breaker = yield* CircuitBreaker
     const crash = yield* CrashPoints
 
-    const now = Effect.clockWith((clock) => Effect.succeed(new Date(clock.unsafeCurrentTimeMillis())))
+    // the clock of the fiber that builds the service (`TestClock` in tests), read inside the steps
+    // that need the time instead of in steps of its own
+    const clock = yield* Effect.clock
+    const now = (): Date => new Date(clock.unsafeCurrentTimeMillis())
     const leaseMs = Duration.toMillis(options.lease)
 
     // The sagas' heartbeat: while a saga lives its order stays in `inFlight`, and every third of a
@@ -255,7 +258,7 @@ export const makeCheckout = (options: CheckoutOptions) =>
     yield* Effect.suspend(() =>
       inFlight.size === 0
         ? Effect.void
-        : Effect.flatMap(now, (at) => orders.extendLeases([...inFlight], new Date(at.getTime() + leaseMs)))
+        : orders.extendLeases([...inFlight], new Date(clock.unsafeCurrentTimeMillis() + leaseMs))
     ).pipe(
       // Beats come at a fixed rate, however long one takes, and a beat that hangs is given up after
       // a sixth of a lease: a lease just extended then still has two thirds left at the next beat.
@@ -314,7 +317,7 @@ export const makeCheckout = (options: CheckoutOptions) =>
 
         // Step 5: the order, PENDING, with every line's stock state `pending`.
         const orderId = OrderId.make(randomUUID())
-        const createdAt = yield* now
+        const createdAt = now()
         yield* orders.insertPending({
           orderId,
           userId: request.userId,
@@ -326,11 +329,14 @@ export const makeCheckout = (options: CheckoutOptions) =>
         }, scope)
         // every later log line names the order (set on the saga's own fiber, which ends with it)
         yield* annotateFiberLogs({ orderId })
-        // the heartbeat keeps this order's lease until the saga ends
-        return yield* Effect.suspend(() => {
+        // the heartbeat keeps this order's lease until the saga ends: this runs on the saga's own
+        // fiber (`placeOrder` forks one per order), whose end, however it ends, takes the order out
+        // (an observer on the fiber instead of `ensuring`'s uninterruptible region)
+        return yield* Effect.withFiberRuntime<PlacedOrder, CheckoutError>((sagaFiber) => {
           inFlight.add(orderId)
+          sagaFiber.addObserver(() => inFlight.delete(orderId))
           return settle(request, scope, orderId, items, total, createdAt)
-        }).pipe(Effect.ensuring(Effect.sync(() => inFlight.delete(orderId))))
+        })
       }).pipe(traced("Checkout.saga"))
 
     /** Steps 6-9 for the PENDING order `orderId`: take, charge, confirm; or give back and finish it. */
@@ -451,7 +457,7 @@ export const makeCheckout = (options: CheckoutOptions) =>
             )
             return yield* Effect.failCause(cause)
           }
-          const at = yield* now
+          const at = now()
           if (declined !== undefined) {
             yield* orders.finish(orderId, "PAYMENT_FAILED", declined, at)
             if (scope !== undefined) {
@@ -466,7 +472,7 @@ export const makeCheckout = (options: CheckoutOptions) =>
         }
 
         // Step 8: once paid, nothing gives stock back; a confirm that fails is retried.
-        const confirmedAt = yield* now
+        const confirmedAt = now()
         // every field was decoded or computed above from decoded input: no need to validate it again
         const order = Order.make({ orderId, status: "CONFIRMED", total, currency: Currency, items, createdAt }, true)
         // its JSON form, made once for the event and the stored answer
@@ -492,7 +498,7 @@ export const makeCheckout = (options: CheckoutOptions) =>
       Effect.gen(function* () {
         if (Option.isNone(key)) return yield* run(request, undefined)
         const scope: KeyScope = { userId: request.userId, key: key.value, fingerprint: fingerprint(request) }
-        const claim = yield* keys.claim(scope, yield* now)
+        const claim = yield* keys.claim(scope, now())
         switch (claim._tag) {
           case "Claimed":
             return yield* run(request, scope)

@@ -138,6 +138,8 @@ export const OrderRepoLive = Layer.effect(
     const keys = yield* IdempotencyStore
 
     const runner = yield* makeSqlRunner
+    // the clock of the fiber that builds the repository (`TestClock` in tests)
+    const clock = yield* Effect.clock
 
     /** The order and its lines, as rows (none when there is no such order). */
     function* findRows(orderId: OrderId): SqlSteps<Option.Option<readonly [typeof OrderRow.Type, ReadonlyArray<typeof ItemRow.Type>]>> {
@@ -208,13 +210,11 @@ export const OrderRepoLive = Layer.effect(
       return true
     }
 
-    /** One statement, at `Clock` time as ISO text. */
+    /** One statement, at `Clock` time as ISO text (read as the statement runs, in the run's own step). */
     const stamped = (statement: (at: string) => Statement.Statement<unknown>): Effect.Effect<void> =>
-      Effect.clockWith((clock) =>
-        runner.run(function* (): SqlSteps<void> {
-          yield statement(new Date(clock.unsafeCurrentTimeMillis()).toISOString())
-        })
-      )
+      runner.run(function* (): SqlSteps<void> {
+        yield statement(new Date(clock.unsafeCurrentTimeMillis()).toISOString())
+      })
 
     return OrderRepo.of({
       insertPending: (order, key) =>

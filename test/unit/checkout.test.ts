@@ -354,6 +354,15 @@ describe.each(testDatabases)("Checkout saga [$name]", (db) => {
       // the key stays in flight until recovery settles the order
       const retry = yield* Effect.exit(checkout.placeOrder(order([[A, 1, 1]]), Option.some("unk")))
       expect(failureTag(retry)).toBe("IdempotencyInProgress")
+      // the saga has ended, so the heartbeat no longer extends the order's lease: once the lease of
+      // 30 s has passed (and the heartbeat has beaten twice), recovery sees the order
+      for (let step = 0; step < 8; step++) {
+        yield* TestClock.adjust(Duration.seconds(5))
+        yield* realPause
+      }
+      const [pending] = yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ id: string }>`SELECT id FROM orders`.pipe(Effect.orDie))
+      const repo = yield* OrderRepo
+      expect(yield* repo.findRecoverable(new Date(40_000), new Date(40_000), 10)).toEqual([pending?.id])
     }).pipe(Effect.provide(testCheckoutLayer({ database: db.layer(), stock: { [A]: 3 } }))))
 
   it.effect("a give-back that fails is journaled return_failed and the order is not finished", () =>
