@@ -1,6 +1,6 @@
 import { Config, Context, Effect, Layer, Random, Schema } from "effect"
 import type { Cents } from "../domain/Money.js"
-import { traced } from "./Tracing.js"
+import { tracedWhereBuilt } from "./Tracing.js"
 
 /** The gateway declined the charge; nothing was charged. */
 export class PaymentDeclined extends Schema.TaggedError<PaymentDeclined>()("PaymentDeclined", {
@@ -30,16 +30,21 @@ export class PaymentGateway extends Context.Tag("bookverse/PaymentGateway")<
 
 /**
  * A simulated gateway: approves a charge with probability `successRatio` (0.0 to 1.0) using
- * Effect's `Random`, so tests can seed it.
+ * Effect's `Random`, so tests can seed it (at 1.0 every charge is approved without a roll).
+ * Traced when tracing is on where it is built (`tracedWhereBuilt`).
  */
 export const makeSimulatedPaymentGateway = (successRatio: number) =>
-  PaymentGateway.of({
-    charge: (request: ChargeRequest) =>
-      Effect.flatMap(Random.next, (roll) =>
-        successRatio >= 1 || roll < successRatio
-          ? Effect.succeed({ reference: `sim_${request.orderId}` })
-          : Effect.fail(new PaymentDeclined({ reason: "card declined (simulated)" }))
-      ).pipe(traced("PaymentGateway.charge"))
+  Effect.map(tracedWhereBuilt, (traced) => {
+    const approve = (request: ChargeRequest) => Effect.succeed({ reference: `sim_${request.orderId}` })
+    return PaymentGateway.of({
+      charge: (request: ChargeRequest) =>
+        (successRatio >= 1
+          ? approve(request)
+          : Effect.flatMap(Random.next, (roll) =>
+              roll < successRatio ? approve(request) : Effect.fail(new PaymentDeclined({ reason: "card declined (simulated)" }))
+            )
+        ).pipe(traced("PaymentGateway.charge"))
+    })
   })
 
 /** `PAYMENT_SUCCESS_RATIO`: 1.0 by default, 0.0 to 1.0; anything else stops start-up. */
@@ -51,5 +56,5 @@ export const PaymentSuccessRatio = Config.number("PAYMENT_SUCCESS_RATIO").pipe(
 /** The simulated gateway configured by `PAYMENT_SUCCESS_RATIO`. */
 export const SimulatedPaymentGatewayLive = Layer.effect(
   PaymentGateway,
-  Effect.map(PaymentSuccessRatio, makeSimulatedPaymentGateway)
+  Effect.flatMap(PaymentSuccessRatio, makeSimulatedPaymentGateway)
 )
