@@ -96,10 +96,13 @@ export const OrderRoutesLive = Layer.effect(
     const answer = (exit: Exit.Exit<PlacedOrder, CheckoutError>) =>
       Exit.match(exit, {
         onSuccess: ({ order, replayed }) =>
-          HttpServerResponse.json(encodeOrder(order), {
-            status: replayed ? 200 : 201,
-            headers: replayed ? { "idempotent-replayed": "true" } : {}
-          }).pipe(Effect.orDie),
+          // (`unsafeJson`: the encoded order is plain JSON data, which always stringifies)
+          Effect.succeed(
+            HttpServerResponse.unsafeJson(encodeOrder(order), {
+              status: replayed ? 200 : 201,
+              headers: replayed ? { "idempotent-replayed": "true" } : {}
+            })
+          ),
         onFailure: (cause) =>
           Option.match(Cause.failureOption(cause), {
             onSome: errorResponse,
@@ -125,7 +128,7 @@ export const OrderRoutesLive = Layer.effect(
         ),
       getOrder: (orderId) =>
         checkout.getOrder(orderId).pipe(
-          Effect.flatMap((order) => Effect.orDie(HttpServerResponse.json(encodeOrder(order)))),
+          Effect.map((order) => HttpServerResponse.unsafeJson(encodeOrder(order))),
           Effect.catchAll(errorResponse),
           Effect.catchAllCause(internalErrorResponse)
         )
