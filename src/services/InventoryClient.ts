@@ -14,7 +14,7 @@ import {
 } from "effect"
 import type { BookId } from "../domain/Ids.js"
 import { makeBulkhead } from "./Bulkhead.js"
-import { retryAfterFirstFailure } from "./Retry.js"
+import { retryAfter } from "./Retry.js"
 import { CorrelationId } from "./Correlation.js"
 import { recordInventoryRequestNow } from "./Metrics.js"
 import { tracedWhereBuilt } from "./Tracing.js"
@@ -323,11 +323,6 @@ export const makeInventoryClient = (
       Schedule.jittered,
       Schedule.intersect(Schedule.recurs(options.retryAttempts))
     )
-    /** Retries an attempt by `retrySchedule` while `retryable` says so (set up only after a failure). */
-    const retryWhen =
-      (retryable: (f: AttemptFailure) => boolean) =>
-      <A>(attemptOnce: Effect.Effect<A, AttemptFailure>): Effect.Effect<A, AttemptFailure> =>
-        retryAfterFirstFailure(attemptOnce, { schedule: retrySchedule, while: retryable })
     const requestTimeoutMs = Duration.toMillis(options.requestTimeout)
     const deadlineMs = Duration.toMillis(options.deadline)
     const deadlineText = Duration.format(options.deadline)
@@ -455,18 +450,23 @@ export const makeInventoryClient = (
       extraHeaders: Readonly<Record<string, string>>,
       retryable: (f: AttemptFailure) => boolean,
       decode: (body: unknown) => Either.Either<A, unknown>
-    ): Effect.Effect<A, AttemptFailure> =>
-      Effect.clockWith((clock) =>
-        attempt(operation, request, extraHeaders, clock.unsafeCurrentTimeMillis() + deadlineMs).pipe(retryWhen(retryable))
-      ).pipe(
-        Effect.flatMap((body) =>
-          Either.match(decode(body), {
-            onLeft: (): Effect.Effect<A, AttemptFailure> =>
-              Effect.fail({ _tag: "Broken", reason: "unexpected response body" }),
-            onRight: Effect.succeed
-          })
-        )
-      )
+    ): Effect.Effect<A, AttemptFailure> => {
+      const decoded = (body: unknown): Effect.Effect<A, AttemptFailure> =>
+        Either.match(decode(body), {
+          onLeft: (): Effect.Effect<A, AttemptFailure> => Effect.fail({ _tag: "Broken", reason: "unexpected response body" }),
+          onRight: Effect.succeed
+        })
+      return Effect.clockWith((clock) => {
+        const attemptOnce = attempt(operation, request, extraHeaders, clock.unsafeCurrentTimeMillis() + deadlineMs)
+        // the first attempt's answer is decoded in the same continuation as its failure is handled;
+        // the retries (by `retrySchedule`, while `retryable` says so) are set up only after a failure
+        return Effect.matchEffect(attemptOnce, {
+          onSuccess: decoded,
+          onFailure: (first) =>
+            Effect.flatMap(retryAfter(first, attemptOnce, { schedule: retrySchedule, while: retryable }), decoded)
+        })
+      })
+    }
 
     /** A GET: retried on 5xx, refused and timeout, within one call deadline. */
     const read = <A>(operation: InventoryOperation, url: string, decode: (body: unknown) => Either.Either<A, unknown>) =>

@@ -33,8 +33,10 @@ export class InventoryTransportError extends Data.TaggedError("InventoryTranspor
 }> {}
 
 /**
- * How the inventory client sends a request: one effect per request, interruptible (an
- * interrupted request is aborted), bounded by the request's `timeoutMs`. The timeout belongs to
+ * How the inventory client sends a request: one effect per request, interruptible, bounded by the
+ * request's `timeoutMs`. An interrupted GET is aborted. A POST (a stock change) is not: cut short,
+ * its outcome would be unknown, so the saga runs its stock changes uninterruptibly; an interrupted
+ * caller stops waiting and the POST ends at its answer or its timeout. The timeout belongs to
  * the transport so that it costs a timer, not a race of fibers. Tests swap in a scripted
  * transport (timing out by Effect's `Clock`); production uses `UndiciInventoryTransport`.
  */
@@ -81,7 +83,8 @@ export const UndiciInventoryTransport: Layer.Layer<InventoryTransport> = Layer.s
     (agent) => ({
       send: (req: InventoryRequest) =>
         // One timer per request, made when the request runs (the same effect may be run more than
-        // once). The deadline or an interruption aborts the request through undici's controller.
+        // once). The deadline, or an interruption of a GET, aborts the request through undici's
+        // controller. (A POST has no canceler: a canceler costs an interruptible region per request.)
         Effect.async<InventoryResponse, InventoryTransportError>((resume) => {
           let controller: Dispatcher.DispatchController | undefined
           let abortedBy: "timeout" | "interrupt" | undefined
@@ -143,7 +146,7 @@ export const UndiciInventoryTransport: Layer.Layer<InventoryTransport> = Layer.s
           } catch (error) {
             failed(error)
           }
-          return Effect.sync(() => abort("interrupt"))
+          return req.method === "GET" ? Effect.sync(() => abort("interrupt")) : undefined
         })
     })
   )

@@ -108,6 +108,29 @@ describe("InventoryClient against the fake inventory", () => {
       expect(fake.stats.snapshot().requests.getStock).toBe(1)
     }).pipe(Effect.provide(UndiciInventoryTransport)))
 
+  it.scopedLive("interrupting a POST stops the wait but does not abort the stock change: the inventory applies it", () =>
+    Effect.gen(function* () {
+      const fake = yield* fakeInventory()
+      yield* addFault(fake, { route: "adjust", fault: { kind: "latency", ms: 600 } })
+      const transport = yield* InventoryTransport
+      const send = yield* Effect.fork(
+        transport.send({
+          method: "POST",
+          url: `${fake.url}/api/v1/inventory/adjust?book_id=${PRIDE}`,
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ quantity_change: -1, notes: "not-cut-short" }),
+          timeoutMs: 5_000
+        })
+      )
+      yield* waitUntil(() => fake.stats.snapshot().inFlight === 1)
+      yield* Fiber.interrupt(send)
+      // an aborted request would end at the inventory at once (as the GET above does)
+      yield* Effect.sleep(Duration.millis(200))
+      expect(fake.stats.snapshot().inFlight).toBe(1)
+      yield* waitUntil(() => fake.stats.snapshot().inFlight === 0)
+      expect(fake.store.stock(PRIDE)?.inventory.quantity_available).toBe(11)
+    }).pipe(Effect.provide(UndiciInventoryTransport)))
+
   it.scopedLive("getStock reads quantity_available from the real response shape (price a string, extra fields)", () =>
     Effect.gen(function* () {
       const fake = yield* fakeInventory()
