@@ -1,4 +1,4 @@
-import { Clock, Duration, Effect, Exit, type Fiber, FiberId } from "effect"
+import { Clock, Duration, Effect, type Fiber, FiberId } from "effect"
 
 /**
  * A bulkhead: at most `slots` effects run at once; the others wait in arrival order (FIFO). The
@@ -89,7 +89,7 @@ export const makeBulkhead = (slots: number): Effect.Effect<Bulkhead> =>
 
     /**
      * Waits in the queue until a slot is handed over or the deadline passes. No canceler: an
-     * interrupted wait is followed by the caller's own exit handler (in `withSlot`), which leaves
+     * interrupted wait is followed by the caller's own failure handler (in `withSlot`), which leaves
      * the queue or passes on a slot handed over meanwhile (a canceler would cost an interruptible
      * region of ~8 Effect steps per wait, and at 32 connections nearly every inventory call waits).
      */
@@ -184,24 +184,25 @@ export const makeBulkhead = (slots: number): Effect.Effect<Bulkhead> =>
               deadline: clock.unsafeCurrentTimeMillis() + Duration.toMillis(maxWait)
             }
             waiting.push(waiter)
-            return Effect.zipRight(
-              sweepBy(waiter.deadline),
-              Effect.flatMap(
-                // the sweeper ends the wait even where the caller cannot be interrupted (an acquire)
-                Effect.exit(restore(wait(waiter))),
-                (exit): Effect.Effect<A, E | E2, R> => {
-                  if (waiter.granted) {
-                    // the slot is ours, even when the wait ended otherwise: run, or pass it on
-                    if (Exit.isSuccess(exit)) return run
-                    release()
-                    return Effect.failCause(exit.cause)
-                  }
-                  leave(waiter)
-                  if (Exit.isFailure(exit)) return Effect.failCause(exit.cause)
-                  return waiter.timedOut ? Effect.fail(onBusy()) : Effect.die(new Error("bulkhead: woken without a slot"))
-                }
-              )
-            )
+            // (one handler for both ends of the wait; the sweeper ends it even where the caller
+            // cannot be interrupted, an acquire)
+            const waited = Effect.matchCauseEffect(restore(wait(waiter)), {
+              onFailure: (cause): Effect.Effect<A, E | E2, R> => {
+                // interrupted: a slot handed over meanwhile is passed on, else the queue is left
+                if (waiter.granted) release()
+                else leave(waiter)
+                return Effect.failCause(cause)
+              },
+              onSuccess: (): Effect.Effect<A, E | E2, R> => {
+                if (waiter.granted) return run
+                leave(waiter)
+                return waiter.timedOut ? Effect.fail(onBusy()) : Effect.die(new Error("bulkhead: woken without a slot"))
+              }
+            })
+            // a sweeper that wakes by this deadline is usually there already
+            return sweeper !== undefined && sweeper.wakeAt <= waiter.deadline
+              ? waited
+              : Effect.zipRight(sweepBy(waiter.deadline), waited)
           })
         })
 
