@@ -120,18 +120,20 @@ export const makeBulkhead = (slots: number): Effect.Effect<Bulkhead> =>
 
     /**
      * Makes sure a sweeper wakes by `deadline`: one fiber for all waits (a timer per wait would be a
-     * fiber per wait). Forked interruptible, or it would inherit the caller's uninterruptible region.
+     * fiber per wait). `undefined` when the running sweeper already wakes by then (the usual case:
+     * no step at all); else the new sweeper is recorded at once, so that no other caller starts one
+     * meanwhile, and the effect returned forks it (interruptible, or it would inherit the caller's
+     * uninterruptible region). A sweeper replaced or stopped before it runs ends at its first look.
      */
-    const sweepBy = (deadline: number): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        if (sweeper !== undefined && sweeper.wakeAt <= deadline) return Effect.void
-        sweeper?.fiber?.unsafeInterruptAsFork(FiberId.none)
-        const me: Sweeper = { fiber: undefined, wakeAt: deadline }
-        sweeper = me
-        return Effect.map(Effect.forkDaemon(Effect.interruptible(sweep(me))), (fiber) => {
-          me.fiber = fiber
-        })
+    const sweeperBy = (deadline: number): Effect.Effect<void> | undefined => {
+      if (sweeper !== undefined && sweeper.wakeAt <= deadline) return undefined
+      sweeper?.fiber?.unsafeInterruptAsFork(FiberId.none)
+      const me: Sweeper = { fiber: undefined, wakeAt: deadline }
+      sweeper = me
+      return Effect.map(Effect.forkDaemon(Effect.interruptible(sweep(me))), (fiber) => {
+        me.fiber = fiber
       })
+    }
 
     /**
      * Runs `effect` (made interruptible by the caller's `restore`) in a slot already taken, and gives
@@ -199,10 +201,8 @@ export const makeBulkhead = (slots: number): Effect.Effect<Bulkhead> =>
                 return waiter.timedOut ? Effect.fail(onBusy()) : Effect.die(new Error("bulkhead: woken without a slot"))
               }
             })
-            // a sweeper that wakes by this deadline is usually there already
-            return sweeper !== undefined && sweeper.wakeAt <= waiter.deadline
-              ? waited
-              : Effect.zipRight(sweepBy(waiter.deadline), waited)
+            const startSweeper = sweeperBy(waiter.deadline)
+            return startSweeper === undefined ? waited : Effect.zipRight(startSweeper, waited)
           })
         })
 
